@@ -1,0 +1,870 @@
+"""The build: discovery, per-source and per-item stages in parallel, cache reuse, shards, versions.
+
+Work happens in two passes. The source pass decodes, resamples and slices each input
+(bounded memory: one mono copy of a source at the target rate). The item pass runs
+loudness, denoise, augmentation, F0, mel, volume and validation on each segment. Every
+stage output is stored under its cache key, so a rebuild recomputes only what changed,
+and an item whose every key is already stored costs a few small JSON reads.
+
+A bad input never stops the build: it becomes a manifest record with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from svcprep import __version__
+from svcprep.config import BuildConfig
+from svcprep.errors import AudioDecodeError, ConfigError, StoreError
+from svcprep.sources import Discovery, Source, discover
+from svcprep.stages import (
+    STAGES,
+    Variant,
+    item_frames,
+    item_metrics,
+    run_augment,
+    run_denoise,
+    run_f0,
+    run_loudness,
+    run_mel,
+    run_volume,
+    stage_config,
+    validate_item,
+    variants,
+)
+from svcprep.store.atomic import sweep_temporaries
+from svcprep.store.keys import FileHashMemo, canonical_json, digest_bytes, library_versions, stage_key
+from svcprep.store.lock import BuildLock
+from svcprep.store.objects import ObjectStore
+from svcprep.store.shards import ShardItem, plan_shards, write_shard
+from svcprep.store.versions import (
+    VERSION_FORMAT,
+    latest_version_id,
+    manifest_text,
+    next_version_id,
+    publish_version,
+    read_version,
+)
+
+__all__ = ["BuildReport", "build"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+ALL_LIBRARIES = ("numpy", "scipy", "librosa", "soundfile", "libsndfile", "soxr", "noisereduce", "pyworld")
+
+
+def key_for(cfg: BuildConfig, stage: str, upstream: str, extra: dict[str, Any] | None = None) -> str:
+    """Cache key of ``stage`` applied to the object named ``upstream``."""
+    spec = STAGES[stage]
+    conf = stage_config(cfg, stage)
+    if extra:
+        conf = {**conf, **extra}
+    return stage_key(stage, version=spec.version, config=conf, upstream=upstream, libraries=spec.libraries)
+
+
+# --- plans and outcomes (small, picklable) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourcePlan:
+    """A source to load and slice."""
+
+    source: Source
+    digest: str
+    load_key: str
+    slice_key: str
+
+
+@dataclass(frozen=True)
+class ItemPlan:
+    """A segment of a source, to run through the item stages."""
+
+    item_id: str
+    source_rel: str
+    speaker: str
+    load_key: str
+    segment_key: str
+    start: int
+    end: int
+    source_flags: tuple[str, ...]
+    source_metrics: dict[str, float]
+
+
+@dataclass
+class SourceOutcome:
+    """What the source pass produced for one source."""
+
+    rel: str = ""
+    speaker: str = ""
+    items: list[ItemPlan] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    source_seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+    computed: bool = False
+
+
+@dataclass
+class ItemOutcome:
+    """What the item pass produced for one item (and its variants)."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    arrays: dict[str, dict[str, Any]] = field(default_factory=dict)  # item id -> where its arrays are
+    timings: dict[str, float] = field(default_factory=dict)
+    computed: bool = False
+
+
+def _record(
+    *,
+    id: str,
+    kind: str,
+    source: str,
+    speaker: str,
+    status: str,
+    error: str | None = None,
+    flags: Iterable[str] = (),
+    metrics: dict[str, Any] | None = None,
+    start_s: float | None = None,
+    end_s: float | None = None,
+    duration_s: float | None = None,
+    variant_of: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "id": id,
+        "kind": kind,
+        "source": source,
+        "speaker": speaker,
+        "start_s": None if start_s is None else round(start_s, 6),
+        "end_s": None if end_s is None else round(end_s, 6),
+        "duration_s": None if duration_s is None else round(duration_s, 6),
+        "variant_of": variant_of,
+        "status": status,
+        "error": error,
+        "flags": sorted(set(flags)),
+        "metrics": metrics or {},
+    }
+    rec.update(extra)
+    return rec
+
+
+# --- the source pass --------------------------------------------------------------------
+
+
+def plan_source(source: Source, digest: str, cfg: BuildConfig) -> SourcePlan:
+    """Keys of a source's load and slice outputs."""
+    load_key = key_for(cfg, "load", digest)
+    return SourcePlan(source, digest, load_key, key_for(cfg, "slice", load_key))
+
+
+def _slice_whole(n: int, sr: int, cfg: BuildConfig) -> dict[str, Any]:
+    dur = n / sr
+    flags = []
+    if dur < cfg.slice.min_segment_s:
+        flags.append("too_short")
+    if dur > cfg.slice.max_segment_s:
+        flags.append("too_long")
+    return {"segments": [[0, n]] if n > 0 else [], "dropped": [], "silent": False, "flags": flags}
+
+
+def run_source(plan: SourcePlan, cfg: BuildConfig, objects_root: str, *, compute: bool = True) -> SourceOutcome | None:
+    """Load and slice one source (from the cache when possible).
+
+    With ``compute=False`` returns None instead of doing any audio work.
+    """
+    store = ObjectStore(Path(objects_root))
+    src = plan.source
+    sr = cfg.load.sample_rate_hz
+    out = SourceOutcome(rel=src.rel, speaker=src.speaker)
+    base = {"source": src.rel, "speaker": src.speaker}
+
+    load_obj = store.get(plan.load_key)
+    if load_obj is None:
+        if not compute:
+            return None
+        from svcprep.audio import load_audio
+
+        t0 = time.perf_counter()
+        try:
+            loaded = load_audio(
+                src.path,
+                target_sr_hz=sr,
+                quality=cfg.load.resample_quality,
+                min_source_sample_rate_hz=cfg.load.min_source_sample_rate_hz,
+                max_source_sample_rate_hz=cfg.load.max_source_sample_rate_hz,
+                cancellation_ratio=cfg.load.cancellation_ratio,
+                block_frames=cfg.load.block_frames,
+            )
+        except AudioDecodeError as err:
+            load_obj = store.put(plan.load_key, {}, {"error": str(err), "reason": err.reason})
+        else:
+            meta = {
+                "n_samples": int(loaded.samples.size),
+                "flags": sorted(loaded.flags),
+                "metrics": {k: round(float(v), 6) for k, v in loaded.metrics.items()},
+            }
+            load_obj = store.put(plan.load_key, {"audio": loaded.samples}, meta)
+            del loaded
+        out.timings["load"] = time.perf_counter() - t0
+        out.computed = True
+
+    meta = load_obj.meta
+    if "error" in meta:
+        out.records.append(
+            _record(id=src.rel, kind="source", status="error", error=meta["error"], flags=[meta["reason"]], **base)
+        )
+        return out
+    n = int(meta["n_samples"])
+    out.source_seconds = n / sr
+    src_flags = tuple(meta.get("flags", ()))
+    src_metrics = dict(meta.get("metrics", {}))
+
+    slice_obj = store.get(plan.slice_key)
+    if slice_obj is None:
+        if not compute:
+            return None
+        t0 = time.perf_counter()
+        if cfg.slice.enabled:
+            from svcprep.dsp.slicing import slice_audio
+
+            audio = load_obj.array("audio", mmap=True)
+            sc = cfg.slice
+            res = slice_audio(
+                audio,
+                sample_rate_hz=sr,
+                min_segment_s=sc.min_segment_s,
+                max_segment_s=sc.max_segment_s,
+                silence_top_db=sc.silence_top_db,
+                min_silence_s=sc.min_silence_s,
+                margin_s=sc.margin_s,
+                frame_s=sc.frame_s,
+                hop_s=sc.hop_s,
+            )
+            del audio
+            smeta: dict[str, Any] = {
+                "segments": [[s.start, s.end] for s in res.segments],
+                "dropped": [[d.start, d.end, d.reason] for d in res.dropped],
+                "silent": bool(res.silent),
+                "flags": [],
+            }
+        else:
+            smeta = _slice_whole(n, sr, cfg)
+        slice_obj = store.put(plan.slice_key, {}, smeta)
+        out.timings["slice"] = time.perf_counter() - t0
+        out.computed = True
+
+    smeta = slice_obj.meta
+    if n == 0 or smeta["silent"]:
+        what = "no samples" if n == 0 else "digital silence or no signal above the silence threshold"
+        out.records.append(
+            _record(
+                id=src.rel, kind="source", status="dropped", error=f"{what}: nothing to train on",
+                flags=["silence"], duration_s=n / sr, metrics=src_metrics, **base,
+            )
+        )
+        return out
+    for k, (start, end, reason) in enumerate(smeta["dropped"]):
+        out.records.append(
+            _record(
+                id=f"{src.rel}#dropped{k:03d}", kind="piece", status="dropped", error=reason,
+                flags=["too_short"], start_s=start / sr, end_s=end / sr, duration_s=(end - start) / sr, **base,
+            )
+        )
+    for j, (start, end) in enumerate(smeta["segments"]):
+        seg_key = digest_bytes(canonical_json({"slice": plan.slice_key, "segment": [start, end]}))
+        out.items.append(
+            ItemPlan(
+                item_id=f"{src.rel}#{j:03d}",
+                source_rel=src.rel,
+                speaker=src.speaker,
+                load_key=plan.load_key,
+                segment_key=seg_key,
+                start=int(start),
+                end=int(end),
+                source_flags=tuple(sorted(set(src_flags) | set(smeta.get("flags", [])))),
+                source_metrics=src_metrics,
+            )
+        )
+    return out
+
+
+# --- the item pass ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Keys:
+    audio: str
+    f0: str
+    mel: str
+    volume: str
+    record: str
+
+
+def item_keys(plan: ItemPlan, cfg: BuildConfig) -> tuple[str, str, list[tuple[Variant | None, _Keys]]]:
+    """Pure key arithmetic for an item: (loudness key, denoise key, [(variant, keys)])."""
+    k = plan.segment_key
+    lk = key_for(cfg, "loudness", k) if cfg.loudness.mode != "off" else k
+    dk = key_for(cfg, "denoise", lk) if cfg.denoise.enabled else lk
+    out: list[tuple[Variant | None, _Keys]] = []
+    for v in [None, *variants(cfg)]:
+        ak = dk if v is None else key_for(cfg, "augment", dk, {"variant": v.describe()})
+        f0k = key_for(cfg, "f0", ak)
+        mk = key_for(cfg, "mel", ak)
+        vk = key_for(cfg, "volume", ak)
+        rk = key_for(cfg, "validate", digest_bytes(canonical_json([ak, f0k, mk, vk])))
+        out.append((v, _Keys(ak, f0k, mk, vk, rk)))
+    return lk, dk, out
+
+
+def run_item(plan: ItemPlan, cfg: BuildConfig, objects_root: str, *, compute: bool = True) -> ItemOutcome | None:
+    """Run the item stages for one segment and its variants (cached stages are read, not run).
+
+    With ``compute=False`` returns None unless every output is already stored.
+    """
+    store = ObjectStore(Path(objects_root))
+    sr = cfg.load.sample_rate_hz
+    lk, dk, per_variant = item_keys(plan, cfg)
+    if not compute and not all(store.has(keys.record) for _, keys in per_variant):
+        return None
+    out = ItemOutcome()
+    timings: dict[str, float] = defaultdict(float)
+    cache: dict[str, npt.NDArray[np.float32]] = {}
+
+    def audio_ref(key: str) -> dict[str, Any]:
+        if key == plan.segment_key:
+            return {"key": plan.load_key, "start": plan.start, "end": plan.end}
+        return {"key": key, "start": None, "end": None}
+
+    def get_audio(key: str, make: Callable[[], npt.NDArray[np.float32]], stage: str) -> npt.NDArray[np.float32]:
+        if key in cache:
+            return cache[key]
+        if key == plan.segment_key:
+            obj = store.get(plan.load_key)
+            if obj is None:
+                raise StoreError(f"cache object {plan.load_key} of {plan.source_rel} vanished during the build")
+            y = np.array(obj.array("audio", mmap=True)[plan.start : plan.end], dtype=np.float32)
+        else:
+            obj = store.get(key)
+            if obj is not None:
+                y = obj.array("audio")
+            else:
+                t0 = time.perf_counter()
+                y = make()
+                timings[stage] += time.perf_counter() - t0
+                store.put(key, {"audio": y}, {"n_samples": int(y.size)})
+                out.computed = True
+        cache[key] = y
+        return y
+
+    def get_feature(key: str, make: Callable[[], dict[str, npt.NDArray[Any]]], stage: str) -> dict[str, Any]:
+        obj = store.get(key)
+        if obj is not None:
+            return {n: obj.array(n) for n in obj.array_names}
+        t0 = time.perf_counter()
+        arrays = make()
+        timings[stage] += time.perf_counter() - t0
+        store.put(key, arrays, {})
+        out.computed = True
+        return arrays
+
+    seg_s = (plan.end - plan.start) / sr
+    common = {"source": plan.source_rel, "speaker": plan.speaker,
+              "start_s": plan.start / sr, "end_s": plan.end / sr}
+    for variant, keys in per_variant:
+        item_id = plan.item_id + (variant.suffix if variant else "")
+        variant_of = plan.item_id if variant else None
+        rec_obj = store.get(keys.record)
+        if rec_obj is None:
+            try:
+                def base_audio() -> npt.NDArray[np.float32]:
+                    return get_audio(plan.segment_key, lambda: np.zeros(0, np.float32), "load")
+
+                def loud_audio() -> npt.NDArray[np.float32]:
+                    gain: dict[str, float] = {}
+
+                    def make() -> npt.NDArray[np.float32]:
+                        y, g = run_loudness(base_audio(), cfg)
+                        gain.update(g)
+                        return y
+
+                    return get_audio(lk, make, "loudness")
+
+                def clean_audio() -> npt.NDArray[np.float32]:
+                    return get_audio(dk, lambda: run_denoise(loud_audio(), cfg), "denoise")
+
+                v = variant
+                if v is None:
+                    y = clean_audio()
+                else:
+                    y = get_audio(keys.audio, lambda v=v: run_augment(clean_audio(), v, cfg), "augment")
+                feats: dict[str, Any] = {}
+                feats.update(get_feature(keys.f0, lambda y=y: run_f0(y, cfg), "f0"))
+                feats["mel"] = get_feature(keys.mel, lambda y=y: {"mel": run_mel(y, cfg)}, "mel")["mel"]
+                feats["volume"] = get_feature(
+                    keys.volume, lambda y=y: {"volume": run_volume(y, cfg)}, "volume"
+                )["volume"]
+                t0 = time.perf_counter()
+                flags, error = validate_item(y, feats, cfg)
+                metrics = item_metrics(y, feats, cfg)
+                timings["validate"] += time.perf_counter() - t0
+                rmeta = {
+                    "flags": flags,
+                    "error": error,
+                    "metrics": metrics,
+                    "n_samples": int(y.size),
+                    "n_frames": int(item_frames(y.size, cfg)),
+                }
+            except Exception as err:  # fail the item, never the run
+                tb = traceback.extract_tb(err.__traceback__)
+                where = f" ({Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
+                rmeta = {
+                    "flags": ["processing_error"],
+                    "error": f"{type(err).__name__}: {err}{where}",
+                    "metrics": {},
+                    "n_samples": 0,
+                    "n_frames": 0,
+                    "transient": True,
+                }
+            if not rmeta.get("transient"):
+                store.put(keys.record, {}, rmeta)
+                out.computed = True
+        else:
+            rmeta = rec_obj.meta
+        status = "error" if rmeta["error"] else "ok"
+        metrics = {**plan.source_metrics, **rmeta["metrics"]}
+        dur = rmeta["n_samples"] / sr if status == "ok" else seg_s
+        extra: dict[str, Any] = {"variant": variant.describe() if variant else None,
+                                 "sample_rate_hz": sr, "n_samples": rmeta["n_samples"],
+                                 "n_frames": rmeta["n_frames"]}
+        out.records.append(
+            _record(
+                id=item_id, kind="item", status=status, error=rmeta["error"],
+                flags=[*plan.source_flags, *rmeta["flags"]], metrics=metrics, duration_s=dur,
+                variant_of=variant_of, **common, **extra,
+            )
+        )
+        if status == "ok":
+            out.arrays[item_id] = {
+                "audio": audio_ref(keys.audio),
+                "f0": keys.f0,
+                "mel": keys.mel,
+                "volume": keys.volume,
+                "key": keys.record,
+                "n_samples": rmeta["n_samples"],
+                "n_frames": rmeta["n_frames"],
+            }
+    out.timings = dict(timings)
+    return out
+
+
+# --- running in parallel ----------------------------------------------------------------
+
+
+def _limit_threads() -> None:
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+
+
+def _parallel_map(
+    fn: Callable[[T], R], tasks: list[T], jobs: int, on_done: Callable[[R], None]
+) -> None:
+    """Run ``fn`` over ``tasks`` on ``jobs`` loky workers (in-process for one job)."""
+    if not tasks:
+        return
+    if jobs <= 1 or len(tasks) == 1:
+        for t in tasks:
+            on_done(fn(t))
+        return
+    from joblib import Parallel, delayed, parallel_config
+
+    with parallel_config(backend="loky", inner_max_num_threads=1):
+        runner = Parallel(n_jobs=min(jobs, len(tasks)), return_as="generator_unordered", batch_size=1)
+        results: Iterator[R] = runner(delayed(fn)(t) for t in tasks)
+        for r in results:
+            on_done(r)
+
+
+def _src_task(args: tuple[SourcePlan, BuildConfig, str]) -> SourceOutcome:
+    _limit_threads()
+    plan, cfg, root = args
+    res = run_source(plan, cfg, root, compute=True)
+    assert res is not None  # compute=True always returns an outcome
+    return res
+
+
+def _item_task(args: tuple[ItemPlan, BuildConfig, str]) -> ItemOutcome:
+    _limit_threads()
+    plan, cfg, root = args
+    res = run_item(plan, cfg, root, compute=True)
+    assert res is not None
+    return res
+
+
+# --- the report -------------------------------------------------------------------------
+
+
+@dataclass
+class BuildReport:
+    """What a build did. ``exit_code`` is what the CLI exits with (0 ok, 1 some inputs failed)."""
+
+    out: Path
+    version: str | None
+    published: bool
+    records: list[dict[str, Any]]
+    stage_seconds: dict[str, float]
+    wall_seconds: float
+    source_seconds: float
+    computed: bool
+    previous_version: str | None = None
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """Records of the items in the dataset (status ok)."""
+        return [r for r in self.records if r["status"] == "ok"]
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        """Records that failed (unreadable sources, failed items)."""
+        return [r for r in self.records if r["status"] == "error"]
+
+    @property
+    def skipped(self) -> list[dict[str, Any]]:
+        """Files that are not audio and were skipped."""
+        return [r for r in self.records if r["status"] == "skipped"]
+
+    @property
+    def dropped(self) -> list[dict[str, Any]]:
+        """Pieces and sources left out on purpose (too short, silent)."""
+        return [r for r in self.records if r["status"] == "dropped"]
+
+    @property
+    def kept_seconds(self) -> float:
+        """Audio kept in the dataset from the sources (variants not counted)."""
+        return float(sum(r["duration_s"] or 0.0 for r in self.items if not r["variant_of"]))
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every input was read and processed, 1 when some failed."""
+        return 1 if self.errors else 0
+
+    def per_speaker(self) -> dict[str, dict[str, float]]:
+        """Per speaker: items, seconds kept, seconds dropped, errors, flagged items."""
+        rows: dict[str, dict[str, float]] = defaultdict(
+            lambda: {"items": 0, "variants": 0, "kept_s": 0.0, "source_s": 0.0, "errors": 0, "flagged": 0}
+        )
+        for r in self.records:
+            row = rows[r["speaker"]]
+            if r["status"] == "ok":
+                if r["variant_of"]:
+                    row["variants"] += 1
+                else:
+                    row["items"] += 1
+                    row["kept_s"] += r["duration_s"] or 0.0
+                if r["flags"]:
+                    row["flagged"] += 1
+            elif r["status"] == "error":
+                row["errors"] += 1
+        for sp, secs in self._source_seconds_by_speaker.items():
+            rows[sp]["source_s"] = secs
+        for row in rows.values():
+            row["dropped_s"] = max(0.0, row["source_s"] - row["kept_s"])
+        return dict(sorted(rows.items()))
+
+    _source_seconds_by_speaker: dict[str, float] = field(default_factory=dict)
+
+    def flag_counts(self) -> Counter[str]:
+        """How many records carry each flag."""
+        return Counter(f for r in self.records for f in r["flags"])
+
+
+# --- the build --------------------------------------------------------------------------
+
+
+def _check_paths(raw: Path, out: Path) -> None:
+    if not raw.exists():
+        raise ConfigError(f"raw folder {raw} does not exist")
+    if not raw.is_dir():
+        raise ConfigError(f"raw folder {raw} is a file; give the folder that holds the recordings")
+    r, o = raw.resolve(), out.resolve()
+    if o == r or r in o.parents:
+        raise ConfigError(f"output folder {out} is inside the raw folder {raw}: choose a folder outside it")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output {out} exists and is not a folder")
+
+
+def build(
+    raw: str | Path,
+    out: str | Path,
+    config: BuildConfig | None = None,
+    *,
+    jobs: int | None = None,
+    progress: bool = False,
+    console: Any = None,
+) -> BuildReport:
+    """Build (or update) the dataset in ``out`` from the recordings in ``raw``.
+
+    Parameters
+    ----------
+    raw
+        Folder of recordings, one sub-folder per speaker. Never written to.
+    out
+        Output folder: cache objects, shards, versions and ``manifest.jsonl``.
+    config
+        The build config (defaults when None).
+    jobs
+        Worker processes; None = all cores.
+    progress
+        Show progress bars (rich) on the console.
+    console
+        A ``rich.console.Console`` for progress output (stderr when None).
+
+    Returns
+    -------
+    BuildReport
+        Records, timings and the published version. Bad inputs are records with
+        ``status == "error"`` (``report.exit_code == 1``), never exceptions.
+
+    Raises
+    ------
+    ConfigError
+        Bad paths or configuration (before any work).
+    StoreError
+        The output folder cannot be written, or another build holds it.
+    """
+    t_start = time.perf_counter()
+    cfg = config or BuildConfig()
+    raw_p, out_p = Path(raw), Path(out)
+    _check_paths(raw_p, out_p)
+    n_jobs = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
+    try:
+        out_p.mkdir(parents=True, exist_ok=True)
+        (out_p / "objects").mkdir(exist_ok=True)
+        (out_p / "shards").mkdir(exist_ok=True)
+        (out_p / "versions").mkdir(exist_ok=True)
+    except OSError as err:
+        raise StoreError(f"cannot write to output folder {out_p}: {err.strerror or err}") from None
+
+    from svcprep.ui import BuildProgress
+
+    with BuildLock(out_p):
+        sweep_temporaries(out_p)
+        objects_root = str(out_p / "objects")
+        disc: Discovery = discover(raw_p)
+        records: list[dict[str, Any]] = []
+        for sk in disc.skipped:
+            records.append(
+                _record(id=sk.rel, kind="file", source=sk.rel, speaker="", status=sk.status, error=sk.reason,
+                        flags=[] if sk.status == "skipped" else ["unreadable"])
+            )
+        memo = FileHashMemo(out_p / "filehashes.json")
+        stage_seconds: dict[str, float] = defaultdict(float)
+        computed = False
+        ui = BuildProgress(enabled=progress, console=console)
+        with ui:
+            # hash inputs and resolve what the cache already has
+            plans: list[SourcePlan] = []
+            inputs: dict[str, str] = {}
+            for src in disc.sources:
+                try:
+                    d = memo.digest(src.path)
+                except OSError as err:
+                    records.append(
+                        _record(id=src.rel, kind="source", source=src.rel, speaker=src.speaker, status="error",
+                                error=f"cannot read file: {err.strerror or err}", flags=["unreadable"])
+                    )
+                    continue
+                inputs[src.rel] = d
+                plans.append(plan_source(src, d, cfg))
+            memo.save()
+
+            src_outcomes: list[SourceOutcome] = []
+            todo_src = []
+            for p in plans:
+                res = run_source(p, cfg, objects_root, compute=False)
+                if res is None:
+                    todo_src.append(p)
+                else:
+                    src_outcomes.append(res)
+            task_src = ui.task("decode + slice", len(todo_src))
+            _parallel_map(
+                _src_task, [(p, cfg, objects_root) for p in todo_src], n_jobs,
+                lambda r: (src_outcomes.append(r), ui.advance(task_src)),
+            )
+            item_plans: list[ItemPlan] = []
+            src_secs: dict[str, float] = defaultdict(float)
+            for so in src_outcomes:
+                records.extend(so.records)
+                item_plans.extend(so.items)
+                computed |= so.computed
+                for k, v in so.timings.items():
+                    stage_seconds[k] += v
+                src_secs[so.speaker] += so.source_seconds
+
+            item_outcomes: list[ItemOutcome] = []
+            todo_items = []
+            for ip in item_plans:
+                res_i = run_item(ip, cfg, objects_root, compute=False)
+                if res_i is None:
+                    todo_items.append(ip)
+                else:
+                    item_outcomes.append(res_i)
+            task_items = ui.task("features", len(todo_items), audio_seconds=True)
+            _parallel_map(
+                _item_task, [(ip, cfg, objects_root) for ip in todo_items], n_jobs,
+                lambda r: (item_outcomes.append(r), ui.advance(task_items)),
+            )
+            arrays: dict[str, dict[str, Any]] = {}
+            for io in item_outcomes:
+                records.extend(io.records)
+                arrays.update(io.arrays)
+                computed |= io.computed
+                for k, v in io.timings.items():
+                    stage_seconds[k] += v
+
+            records.sort(key=lambda r: (r["id"], r["kind"]))
+            t0 = time.perf_counter()
+            vid, published, prev = _publish(out_p, cfg, records, arrays, inputs, ui)
+            stage_seconds["write"] += time.perf_counter() - t0
+
+    report = BuildReport(
+        out=out_p,
+        version=vid,
+        published=published,
+        records=records,
+        stage_seconds=dict(stage_seconds),
+        wall_seconds=time.perf_counter() - t_start,
+        source_seconds=float(sum(src_secs.values())),
+        computed=computed,
+        previous_version=prev,
+    )
+    report._source_seconds_by_speaker = dict(src_secs)
+    return report
+
+
+def _shard_loader(store: ObjectStore, where: dict[str, Any]) -> Callable[[], dict[str, npt.NDArray[Any]]]:
+    def load() -> dict[str, npt.NDArray[Any]]:
+        a = where["audio"]
+        obj = store.get(a["key"])
+        if obj is None:
+            raise StoreError(f"cache object {a['key']} is missing")
+        audio = obj.array("audio", mmap=True)
+        if a["start"] is not None:
+            audio = audio[a["start"] : a["end"]]
+        f0o, melo, volo = store.get(where["f0"]), store.get(where["mel"]), store.get(where["volume"])
+        if f0o is None or melo is None or volo is None:
+            raise StoreError("a feature object of the item is missing from the cache")
+        return {
+            "audio": audio,
+            "f0": f0o.array("f0"),
+            "uv": f0o.array("uv"),
+            "coarse_f0": f0o.array("coarse_f0"),
+            "mel": melo.array("mel"),
+            "volume": volo.array("volume"),
+        }
+
+    return load
+
+
+def _publish(
+    out: Path,
+    cfg: BuildConfig,
+    records: list[dict[str, Any]],
+    arrays: dict[str, dict[str, Any]],
+    inputs: dict[str, str],
+    ui: Any,
+) -> tuple[str | None, bool, str | None]:
+    """Write shards and publish a new version unless nothing changed. Returns (id, published, previous)."""
+    store = ObjectStore(out / "objects")
+    ids = sorted(arrays)
+    items = [
+        ShardItem(id=i, key=arrays[i]["key"], n_samples=arrays[i]["n_samples"], n_frames=arrays[i]["n_frames"],
+                  load=_shard_loader(store, arrays[i]))
+        for i in ids
+    ]
+    n_mels = cfg.mel.n_mels
+    groups = plan_shards(items, n_mels=n_mels, shard_size_bytes=int(cfg.store.shard_size_mb * 1e6))
+    text = manifest_text(records)
+    item_keys_map = {i: arrays[i]["key"] for i in ids}
+    digest = digest_bytes(
+        canonical_json({"config": cfg.to_dict(), "manifest": digest_bytes(text), "items": item_keys_map,
+                        "groups": [[it.id for it in g] for g in groups]})
+    )
+    prev = latest_version_id(out)
+    prev_rec: dict[str, Any] | None = None
+    if prev is not None:
+        try:
+            prev_rec = read_version(out, prev)
+        except StoreError:
+            prev_rec = None
+        if prev_rec is not None and prev_rec.get("digest") == digest:
+            return prev, False, prev
+    index: dict[str, dict[str, Any]] = {}
+    shard_ids = []
+    task = ui.task("write shards", len(groups))
+    for g in groups:
+        sid, idx = write_shard(out / "shards", g, n_mels=n_mels)
+        shard_ids.append(sid)
+        index.update(idx)
+        ui.advance(task)
+    vid = next_version_id(out)
+    changes = _changes(prev_rec, cfg, item_keys_map)
+    stats = {
+        "records": len(records),
+        "items": len(ids),
+        "errors": sum(r["status"] == "error" for r in records),
+        "dropped": sum(r["status"] == "dropped" for r in records),
+        "skipped": sum(r["status"] == "skipped" for r in records),
+        "hours": round(sum(r["duration_s"] or 0 for r in records if r["status"] == "ok") / 3600, 6),
+    }
+    record = {
+        "format": "svcprep-version",
+        "format_version": VERSION_FORMAT,
+        "id": vid,
+        "parent": prev,
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "digest": digest,
+        "svcprep_version": __version__,
+        "python": sys.version.split()[0],
+        "libraries": library_versions(ALL_LIBRARIES),
+        "config": cfg.to_dict(),
+        "sample_rate_hz": cfg.load.sample_rate_hz,
+        "hop_length": cfg.features.hop_length,
+        "frame_count": cfg.features.frame_count,
+        "n_mels": n_mels,
+        "inputs": inputs,
+        "items": {i: {**index[i], "key": item_keys_map[i]} for i in ids},
+        "shards": shard_ids,
+        "stats": stats,
+        "changes": changes,
+    }
+    publish_version(out, vid, record, records)
+    return vid, True, prev
+
+
+def _changes(prev: dict[str, Any] | None, cfg: BuildConfig, keys: dict[str, str]) -> dict[str, Any]:
+    if prev is None:
+        return {"added": len(keys), "removed": 0, "changed": 0, "config": []}
+    old = {i: e.get("key") for i, e in prev.get("items", {}).items()}
+    added = [i for i in keys if i not in old]
+    removed = [i for i in old if i not in keys]
+    changed = [i for i in keys if i in old and old[i] != keys[i]]
+    new_cfg, old_cfg = cfg.to_dict(), prev.get("config", {})
+    diffs = []
+    for section, values in new_cfg.items():
+        ov = old_cfg.get(section)
+        if isinstance(values, dict) and isinstance(ov, dict):
+            diffs += [f"{section}.{k}" for k in values if values[k] != ov.get(k)]
+        elif values != ov:
+            diffs.append(section)
+    return {"added": len(added), "removed": len(removed), "changed": len(changed), "config": diffs}

@@ -1,0 +1,97 @@
+"""Atomic file and folder writes: temporary name in the target folder, then rename."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["TMP_PREFIX", "atomic_dir", "atomic_write_bytes", "atomic_write_text", "sweep_temporaries"]
+
+TMP_PREFIX = ".tmp-"
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = True) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if fsync:
+        _fsync_dir(path.parent)
+
+
+def atomic_write_text(path: Path, text: str, *, fsync: bool = True) -> None:
+    """UTF-8 text version of :func:`atomic_write_bytes`."""
+    atomic_write_bytes(path, text.encode("utf-8"), fsync=fsync)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: Path) -> Iterator[Path]:
+    """Build a folder under a temporary name and rename it to ``path`` when the block ends.
+
+    If ``path`` already exists when the block ends (content-named folders are written
+    once), the temporary folder is discarded. On error the temporary folder is removed.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=path.parent))
+    try:
+        yield tmp
+        for child in tmp.iterdir():
+            with open(child, "rb") as f:
+                os.fsync(f.fileno())
+        try:
+            os.rename(tmp, path)
+        except OSError:
+            if path.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                raise
+        _fsync_dir(path.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def sweep_temporaries(root: Path) -> int:
+    """Remove temporaries left by an interrupted build anywhere below ``root``; returns the count."""
+    n = 0
+    if not root.is_dir():
+        return 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in list(dirnames):
+            if name.startswith(TMP_PREFIX):
+                shutil.rmtree(Path(dirpath) / name, ignore_errors=True)
+                dirnames.remove(name)
+                n += 1
+        for name in filenames:
+            if name.startswith(TMP_PREFIX):
+                with contextlib.suppress(OSError):
+                    os.unlink(Path(dirpath) / name)
+                n += 1
+    return n

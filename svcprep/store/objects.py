@@ -1,0 +1,106 @@
+"""Content-addressed stage outputs: one folder per cache key with ``.npy`` arrays and ``meta.json``.
+
+An object is written under a temporary name and renamed into place whole, so a
+reader sees either nothing or the complete object. Objects are never modified; the
+same key always names the same content, so a repeated write is harmless.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from svcprep.store.atomic import atomic_dir
+
+__all__ = ["ObjectStore", "StoredObject"]
+
+_META = "meta.json"
+
+
+class StoredObject:
+    """A stage output read back from the store: arrays (memory-mapped on demand) and metadata."""
+
+    def __init__(self, folder: Path, meta: dict[str, Any]) -> None:
+        self.folder = folder
+        self.meta = meta
+
+    def array(self, name: str, *, mmap: bool = False) -> npt.NDArray[Any]:
+        """Load one array; ``mmap=True`` maps it read-only instead of reading it."""
+        return np.load(self.folder / f"{name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+
+    @property
+    def array_names(self) -> list[str]:
+        """Names of the arrays the object holds."""
+        return list(self.meta.get("_arrays", []))
+
+
+class ObjectStore:
+    """Stage outputs addressed by their cache key.
+
+    Parameters
+    ----------
+    root
+        The ``objects`` folder inside the output folder.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, key: str) -> Path:
+        """Folder of the object with this key."""
+        return self.root / key[:2] / key
+
+    def has(self, key: str) -> bool:
+        """Whether a complete object with this key exists."""
+        return (self.path(key) / _META).is_file()
+
+    def put(self, key: str, arrays: Mapping[str, npt.ArrayLike], meta: Mapping[str, Any]) -> StoredObject:
+        """Store arrays and JSON-able metadata under ``key`` (atomically; no-op if present)."""
+        target = self.path(key)
+        full_meta = dict(meta)
+        full_meta["_arrays"] = sorted(arrays)
+        if not (target / _META).is_file():
+            with atomic_dir(target) as tmp:
+                for name, arr in arrays.items():
+                    np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
+                (tmp / _META).write_text(
+                    json.dumps(full_meta, sort_keys=True, ensure_ascii=True, allow_nan=False), encoding="utf-8"
+                )
+        return StoredObject(target, full_meta)
+
+    def get(self, key: str) -> StoredObject | None:
+        """The object with this key, or None if there is none (or it is unreadable)."""
+        folder = self.path(key)
+        try:
+            meta = json.loads((folder / _META).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return StoredObject(folder, meta)
+
+    def keys(self) -> list[str]:
+        """Every stored key."""
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            p.name for sub in self.root.iterdir() if sub.is_dir() for p in sub.iterdir() if p.is_dir()
+        )
+
+    def size_bytes(self, key: str) -> int:
+        """Bytes on disk of one object."""
+        folder = self.path(key)
+        return sum(f.stat().st_size for f in folder.iterdir()) if folder.is_dir() else 0
+
+    def delete(self, key: str) -> None:
+        """Remove one object (garbage collection)."""
+        folder = self.path(key)
+        if folder.is_dir():
+            tmp = folder.with_name(".tmp-del-" + folder.name)
+            os.rename(folder, tmp)
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,167 @@
+"""Reading a built dataset: ``svcprep.open(out)``.
+
+Reading needs neither the build config nor the raw folder: the version record holds the
+rate, the frame grid and the index of every item into the memory-mapped shards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, overload
+
+import numpy as np
+import numpy.typing as npt
+
+from svcprep.errors import StoreError
+from svcprep.store.shards import FRAME_ARRAYS
+from svcprep.store.versions import read_manifest, read_version
+
+__all__ = ["ARRAY_NAMES", "Dataset", "open_dataset"]
+
+ARRAY_NAMES = ("audio", "f0", "uv", "coarse_f0", "mel", "volume")
+
+
+class Dataset(Sequence[dict[str, Any]]):
+    """A built dataset version: a sequence of items, addressable by position or by item id.
+
+    ``ds[i]`` and ``ds["<item id>"]`` return a dict with the arrays ``audio`` (float32
+    mono at :attr:`sample_rate`), ``f0`` (float32 Hz), ``uv`` (uint8, 1 = voiced),
+    ``coarse_f0`` (uint8, 1..255), ``mel`` (float32, frames x mels) and ``volume``
+    (float32 frame RMS), plus ``record``, the item's manifest record. Arrays are read-only
+    views of memory-mapped shards: copy them before changing them.
+
+    Only items with status ``ok`` are items of the dataset; :attr:`manifest` holds every
+    record (errors, dropped pieces, skipped files) as well.
+
+    Parameters
+    ----------
+    out
+        The output folder of ``svcprep build``.
+    version
+        A version id (``v0003``); None reads the latest.
+    """
+
+    def __init__(self, out: str | Path, version: str | None = None) -> None:
+        self.root = Path(out)
+        if not self.root.is_dir():
+            raise StoreError(f"{self.root} is not a folder; give the OUT folder of `svcprep build`")
+        self._version = read_version(self.root, version)
+        self.version: str = self._version["id"]
+        self.manifest: list[dict[str, Any]] = read_manifest(self.root, self.version)
+        self._index: dict[str, dict[str, Any]] = self._version["items"]
+        self.ids: list[str] = sorted(self._index)
+        self._records = {r["id"]: r for r in self.manifest}
+        self._shards: dict[str, dict[str, np.memmap[Any, Any]]] = {}
+
+    @property
+    def sample_rate(self) -> int:
+        """Sample rate of every item's audio, in Hz."""
+        return int(self._version["sample_rate_hz"])
+
+    @property
+    def hop_length(self) -> int:
+        """Samples per frame of every frame-level array (frame i is centred at i*hop/rate s)."""
+        return int(self._version["hop_length"])
+
+    @property
+    def n_mels(self) -> int:
+        """Mel bins of ``mel``."""
+        return int(self._version["n_mels"])
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The full resolved build config of this version."""
+        return dict(self._version["config"])
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The whole version record (config, library versions, inputs, statistics)."""
+        return dict(self._version)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def _shard(self, sid: str) -> dict[str, np.memmap[Any, Any]]:
+        arrays = self._shards.get(sid)
+        if arrays is None:
+            folder = self.root / "shards" / sid
+            try:
+                arrays = {
+                    name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+                    for name in ("audio", "mel", *FRAME_ARRAYS)
+                }
+            except (OSError, ValueError) as err:
+                raise StoreError(f"shard {folder} is missing or damaged: {err}") from None
+            self._shards[sid] = arrays
+        return arrays
+
+    def arrays(self, item_id: str) -> dict[str, npt.NDArray[Any]]:
+        """The arrays of one item (no record)."""
+        try:
+            e = self._index[item_id]
+        except KeyError:
+            raise KeyError(f"no item {item_id!r} in {self.root} version {self.version}") from None
+        sh = self._shard(e["shard"])
+        a0, a1 = e["audio"]
+        f0, f1 = e["frames"]
+        out: dict[str, npt.NDArray[Any]] = {"audio": sh["audio"][a0:a1]}
+        for name in ("f0", "uv", "coarse_f0", "mel", "volume"):
+            out[name] = sh[name][f0:f1]
+        return out
+
+    def record(self, item_id: str) -> dict[str, Any]:
+        """The manifest record of any record id (items, errors, dropped pieces)."""
+        return self._records[item_id]
+
+    @overload
+    def __getitem__(self, key: int | str) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, key: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, key: int | str | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(key, slice):
+            return [self[i] for i in range(*key.indices(len(self)))]
+        if isinstance(key, (int, np.integer)):
+            n = len(self.ids)
+            i = int(key)
+            if not -n <= i < n:
+                raise IndexError(f"item {i} out of range for a dataset of {n} items")
+            item_id = self.ids[i]
+        elif isinstance(key, str):
+            item_id = key
+        else:
+            raise TypeError(f"index the dataset with an int or an item id, not {type(key).__name__}")
+        item: dict[str, Any] = dict(self.arrays(item_id))
+        item["record"] = self._records[item_id]
+        return item
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for item_id in self.ids:
+            yield self[item_id]
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._index
+
+    def __repr__(self) -> str:
+        return (
+            f"<svcprep.Dataset {str(self.root)!r} version={self.version} items={len(self)} "
+            f"sample_rate={self.sample_rate} hop_length={self.hop_length}>"
+        )
+
+
+def open_dataset(out: str | Path, version: str | None = None) -> Dataset:
+    """Open a built dataset (the latest version unless ``version`` is given).
+
+    Parameters
+    ----------
+    out
+        The output folder of ``svcprep build``.
+    version
+        A kept version id such as ``"v0002"``; ``svcprep versions OUT`` lists them.
+
+    Returns
+    -------
+    Dataset
+        Sequence of items; see :class:`Dataset`.
+    """
+    return Dataset(out, version)

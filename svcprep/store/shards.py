@@ -1,0 +1,129 @@
+"""Feature shards: a folder of plain ``.npy`` files plus ``index.json``; numpy alone can read them.
+
+Layout of ``shards/<shard-id>/``::
+
+    audio.npy      float32 (total_samples,)     every item's audio, concatenated
+    f0.npy         float32 (total_frames,)      F0 in Hz (unvoiced frames as configured)
+    uv.npy         uint8   (total_frames,)      1 = voiced
+    coarse_f0.npy  uint8   (total_frames,)      RVC's 1..255 coarse F0
+    mel.npy        float32 (total_frames, n_mels)
+    volume.npy     float32 (total_frames,)      frame RMS
+    index.json     {"format": "svcprep-shard", "format_version": 1,
+                    "items": [{"id": ..., "audio": [start, stop], "frames": [start, stop]}, ...]}
+
+Item ``k``'s audio is ``audio[start:stop]`` and its frame arrays are rows
+``frames[0]:frames[1]`` of every frame array. Every file loads with
+``np.load(path, mmap_mode="r", allow_pickle=False)``: nothing in a shard can run code.
+A shard's id is the hash of the ids and content keys of its items, so an unchanged
+group of items keeps its shard across versions and the folder is written only once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from svcprep.store.atomic import atomic_dir
+from svcprep.store.keys import canonical_json, digest_bytes
+
+__all__ = ["FRAME_ARRAYS", "SHARD_FORMAT_VERSION", "ShardItem", "plan_shards", "write_shard"]
+
+SHARD_FORMAT_VERSION = 1
+FRAME_ARRAYS: dict[str, Any] = {
+    "f0": np.float32,
+    "uv": np.uint8,
+    "coarse_f0": np.uint8,
+    "volume": np.float32,
+}
+
+
+@dataclass(frozen=True)
+class ShardItem:
+    """One item to pack: its id, content key, sizes and a loader of its arrays."""
+
+    id: str
+    key: str
+    n_samples: int
+    n_frames: int
+    load: Callable[[], Mapping[str, npt.NDArray[Any]]]
+
+    def nbytes(self, n_mels: int) -> int:
+        """Bytes the item takes in a shard."""
+        return 4 * self.n_samples + self.n_frames * (4 * n_mels + 4 + 1 + 1 + 4)
+
+
+def plan_shards(items: Sequence[ShardItem], *, n_mels: int, shard_size_bytes: int) -> list[list[ShardItem]]:
+    """Group items (in the given order) into shards of about ``shard_size_bytes``.
+
+    Boundaries are content-defined: besides the size limit, a shard also ends after an
+    item whose key hash falls in a fixed 1-in-8 class once the shard is at least a
+    quarter full. Inserting or changing one item then changes only the shard holding
+    it (and at most the next), not every shard after it.
+    """
+    groups: list[list[ShardItem]] = []
+    cur: list[ShardItem] = []
+    size = 0
+    for it in items:
+        cur.append(it)
+        size += it.nbytes(n_mels)
+        boundary = size >= shard_size_bytes or (size >= shard_size_bytes // 4 and int(it.key[:8], 16) % 8 == 0)
+        if boundary:
+            groups.append(cur)
+            cur, size = [], 0
+    if cur:
+        groups.append(cur)
+    return groups
+
+
+def shard_id(items: Sequence[ShardItem], *, n_mels: int) -> str:
+    """Content name of a shard."""
+    payload = {"v": SHARD_FORMAT_VERSION, "n_mels": n_mels, "items": [[it.id, it.key] for it in items]}
+    return digest_bytes(canonical_json(payload))
+
+
+def write_shard(root: Path, items: Sequence[ShardItem], *, n_mels: int) -> tuple[str, dict[str, dict[str, Any]]]:
+    """Write one shard (unless a shard with the same content exists) and return its id and item index.
+
+    Returns
+    -------
+    shard_id, index
+        ``index`` maps item id to ``{"shard", "audio": [start, stop], "frames": [start, stop]}``.
+    """
+    sid = shard_id(items, n_mels=n_mels)
+    index: dict[str, dict[str, Any]] = {}
+    a = f = 0
+    entries = []
+    for it in items:
+        index[it.id] = {"shard": sid, "audio": [a, a + it.n_samples], "frames": [f, f + it.n_frames]}
+        entries.append({"id": it.id, "audio": [a, a + it.n_samples], "frames": [f, f + it.n_frames]})
+        a += it.n_samples
+        f += it.n_frames
+    target = root / sid
+    if (target / "index.json").is_file():
+        return sid, index
+    with atomic_dir(target) as tmp:
+        mm: dict[str, np.memmap[Any, Any]] = {
+            "audio": np.lib.format.open_memmap(tmp / "audio.npy", mode="w+", dtype=np.float32, shape=(a,)),
+            "mel": np.lib.format.open_memmap(tmp / "mel.npy", mode="w+", dtype=np.float32, shape=(f, n_mels)),
+        }
+        for name, dt in FRAME_ARRAYS.items():
+            mm[name] = np.lib.format.open_memmap(tmp / f"{name}.npy", mode="w+", dtype=dt, shape=(f,))
+        for it in items:
+            arrays = it.load()
+            e = index[it.id]
+            mm["audio"][e["audio"][0] : e["audio"][1]] = arrays["audio"]
+            for name in ("mel", *FRAME_ARRAYS):
+                mm[name][e["frames"][0] : e["frames"][1]] = arrays[name]
+        for m in mm.values():
+            m.flush()
+        del mm
+        meta = {"format": "svcprep-shard", "format_version": SHARD_FORMAT_VERSION, "n_mels": n_mels,
+                "items": entries}
+        (tmp / "index.json").write_text(json.dumps(meta, ensure_ascii=True, sort_keys=True), encoding="utf-8")
+    return sid, index

@@ -1,0 +1,137 @@
+"""Terminal output: progress bars with ETA and the summary tables printed after a build."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from svcprep.pipeline import BuildReport
+
+__all__ = ["BuildProgress", "format_duration", "print_summary"]
+
+
+def format_duration(seconds: float) -> str:
+    """``h:mm:ss`` for long durations, ``12.3 s`` for short ones."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    s = round(seconds)
+    return f"{s // 3600}:{(s % 3600) // 60:02d}:{s % 60:02d}"
+
+
+class BuildProgress:
+    """Progress bars (rich) for the passes of a build; does nothing when disabled."""
+
+    def __init__(self, *, enabled: bool, console: Console | None = None) -> None:
+        self.enabled = enabled
+        self._progress: Any = None
+        if enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("[bold]{task.description:<15}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("elapsed"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=console or Console(stderr=True),
+                transient=False,
+            )
+
+    def __enter__(self) -> BuildProgress:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def task(self, description: str, total: int, **_: Any) -> Any:
+        """Add a bar (only when there is work to show)."""
+        if self._progress is None or total == 0:
+            return None
+        return self._progress.add_task(description, total=total)
+
+    def advance(self, task: Any, n: int = 1) -> None:
+        """Advance a bar."""
+        if self._progress is not None and task is not None:
+            self._progress.advance(task, n)
+
+
+def print_summary(report: BuildReport, console: Console, *, max_rows: int = 15) -> None:
+    """Print the per-speaker table, stage timings, flags, problems and the version line."""
+    from rich.table import Table
+
+    per = report.per_speaker()
+    t = Table(title="svcprep build summary", title_justify="left")
+    for col, just in [("speaker", "left"), ("items", "right"), ("variants", "right"), ("kept", "right"),
+                      ("dropped", "right"), ("errors", "right"), ("flagged", "right")]:
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    tot = {"items": 0, "variants": 0, "kept_s": 0.0, "dropped_s": 0.0, "errors": 0, "flagged": 0}
+    for sp, row in per.items():
+        if not sp:
+            continue
+        t.add_row(sp, str(int(row["items"])), str(int(row["variants"])), format_duration(row["kept_s"]),
+                  format_duration(row["dropped_s"]), str(int(row["errors"])), str(int(row["flagged"])))
+        for k in tot:
+            tot[k] += row[k]
+    t.add_section()
+    t.add_row("[bold]total", str(int(tot["items"])), str(int(tot["variants"])), format_duration(tot["kept_s"]),
+              format_duration(tot["dropped_s"]), str(len(report.errors)), str(int(tot["flagged"])))
+    console.print(t)
+
+    if report.stage_seconds and report.computed:
+        st = Table(title="time per stage (summed over workers)", title_justify="left")
+        st.add_column("stage")
+        st.add_column("seconds", justify="right")
+        st.add_column("x real time", justify="right")
+        audio_s = report.source_seconds
+        for stage, secs in report.stage_seconds.items():
+            rtf = f"{audio_s / secs:.1f}" if secs > 0 and audio_s > 0 else "-"
+            st.add_row(stage, f"{secs:.2f}", rtf)
+        console.print(st)
+
+    flags = report.flag_counts()
+    if flags:
+        ft = Table(title="flags", title_justify="left")
+        ft.add_column("flag")
+        ft.add_column("records", justify="right")
+        for f, n in flags.most_common():
+            ft.add_row(f, str(n))
+        console.print(ft)
+
+    problems = report.errors + report.skipped
+    if problems:
+        pt = Table(title=f"inputs not used ({len(report.errors)} errors, {len(report.skipped)} skipped)",
+                   title_justify="left")
+        pt.add_column("status")
+        pt.add_column("id", overflow="fold")
+        pt.add_column("reason", overflow="fold")
+        for r in problems[:max_rows]:
+            style = "red" if r["status"] == "error" else "yellow"
+            pt.add_row(f"[{style}]{r['status']}", r["id"], r["error"] or "")
+        if len(problems) > max_rows:
+            pt.add_row("", f"... and {len(problems) - max_rows} more", "see manifest.jsonl")
+        console.print(pt)
+
+    if report.published:
+        console.print(f"published version [bold]{report.version}[/] in {report.out} "
+                      f"({format_duration(report.wall_seconds)})")
+    elif report.version:
+        console.print(f"nothing changed: version [bold]{report.version}[/] is current "
+                      f"({format_duration(report.wall_seconds)})")
