@@ -55,6 +55,20 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--no-progress", action="store_true", help="no progress bars")
     b.add_argument("-q", "--quiet", action="store_true", help="print only errors")
 
+    v = sub.add_parser("versions", help="list the kept versions of a dataset")
+    v.add_argument("out", type=Path)
+
+    d = sub.add_parser("diff", help="items added, removed and changed between two versions, and config changes")
+    d.add_argument("out", type=Path)
+    d.add_argument("a", help="older version id, e.g. v0001")
+    d.add_argument("b", help="newer version id (default: the latest)", nargs="?")
+    d.add_argument("--items", type=int, default=20, help="item ids listed per kind (default 20)")
+
+    g = sub.add_parser("gc", help="delete versions beyond the newest N and every file no kept version uses")
+    g.add_argument("out", type=Path)
+    g.add_argument("--keep", type=int, default=1, help="versions to keep (default 1: the latest)")
+    g.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
+
     c = sub.add_parser("config", help="print the whole config (defaults, or a file with overrides) as TOML")
     _add_config_args(c)
     return ap
@@ -82,6 +96,64 @@ def _cmd_build(args: argparse.Namespace) -> int:
     return EXIT_INPUTS_FAILED if report.exit_code else EXIT_OK
 
 
+def _cmd_versions(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from svcprep.store.manage import version_summaries
+
+    if not args.out.is_dir():
+        raise StoreError(f"{args.out} is not a folder built by svcprep")
+    rows = version_summaries(args.out)
+    if not rows:
+        raise StoreError(f"{args.out} holds no versions yet: run `svcprep build RAW {args.out}`")
+    t = Table(title=f"versions of {args.out}", title_justify="left")
+    for col in ("id", "created (UTC)", "items", "hours", "errors", "what changed"):
+        t.add_column(col, justify="right" if col in ("items", "hours", "errors") else "left")
+    for r in rows:
+        t.add_row(r["id"] + (" *" if r["latest"] else ""), r["created_utc"], str(r["items"]),
+                  f"{r['hours']:.3f}", str(r["errors"]), r["changes"])
+    Console().print(t)
+    return EXIT_OK
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from svcprep.store.manage import diff_versions
+    from svcprep.store.versions import latest_version_id
+
+    b = args.b or latest_version_id(args.out)
+    if b is None:
+        raise StoreError(f"{args.out} holds no versions yet")
+    d = diff_versions(args.out, args.a, b)
+    print(f"{d.a} -> {d.b}: {len(d.added)} added, {len(d.removed)} removed, {len(d.changed)} changed items")
+    for label, mark, ids in (("added", "+", d.added), ("removed", "-", d.removed), ("changed", "~", d.changed)):
+        for i in ids[: args.items]:
+            print(f"  {mark} {i}")
+        if len(ids) > args.items:
+            print(f"  ... {len(ids) - args.items} more {label}")
+    for label, rels in (("inputs added", d.inputs_added), ("inputs removed", d.inputs_removed),
+                        ("inputs changed", d.inputs_changed)):
+        if rels:
+            print(f"{label}: {len(rels)}: " + ", ".join(rels[: args.items]))
+    if d.config:
+        print("config:")
+        for k, (old, new) in d.config.items():
+            print(f"  {k}: {old!r} -> {new!r}")
+    else:
+        print("config: unchanged")
+    return EXIT_OK
+
+
+def _cmd_gc(args: argparse.Namespace) -> int:
+    from svcprep.store.manage import gc
+
+    res = gc(args.out, keep=args.keep, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{verb} {len(res.versions_removed)} versions, {res.shards_removed} shards, {res.objects_removed} "
+          f"cached objects: {res.bytes_freed / 1e6:.1f} MB")
+    return EXIT_OK
+
+
 def _cmd_config(args: argparse.Namespace) -> int:
     from svcprep.config import config_to_toml, load_config
 
@@ -97,7 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         ap.print_help(sys.stderr)
         return EXIT_USAGE
-    handlers = {"build": _cmd_build, "config": _cmd_config}
+    handlers = {"build": _cmd_build, "config": _cmd_config, "versions": _cmd_versions, "diff": _cmd_diff,
+                "gc": _cmd_gc}
     try:
         return handlers[args.command](args)
     except (ConfigError, StoreError) as err:

@@ -43,7 +43,7 @@ from svcprep.stages import (
     validate_item,
     variants,
 )
-from svcprep.store.atomic import sweep_temporaries
+from svcprep.store.atomic import sweep_temporaries, write_error_message
 from svcprep.store.keys import FileHashMemo, canonical_json, digest_bytes, library_versions, stage_key
 from svcprep.store.lock import BuildLock
 from svcprep.store.objects import ObjectStore
@@ -113,6 +113,7 @@ class SourceOutcome:
     source_seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     computed: bool = False
+    objects: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -123,6 +124,7 @@ class ItemOutcome:
     arrays: dict[str, dict[str, Any]] = field(default_factory=dict)  # item id -> where its arrays are
     timings: dict[str, float] = field(default_factory=dict)
     computed: bool = False
+    objects: list[str] = field(default_factory=list)
 
 
 def _record(
@@ -186,7 +188,7 @@ def run_source(plan: SourcePlan, cfg: BuildConfig, objects_root: str, *, compute
     store = ObjectStore(Path(objects_root))
     src = plan.source
     sr = cfg.load.sample_rate_hz
-    out = SourceOutcome(rel=src.rel, speaker=src.speaker)
+    out = SourceOutcome(rel=src.rel, speaker=src.speaker, objects=[plan.load_key, plan.slice_key])
     base = {"source": src.rel, "speaker": src.speaker}
 
     load_obj = store.get(plan.load_key)
@@ -338,6 +340,11 @@ def run_item(plan: ItemPlan, cfg: BuildConfig, objects_root: str, *, compute: bo
     if not compute and not all(store.has(keys.record) for _, keys in per_variant):
         return None
     out = ItemOutcome()
+    out.objects = sorted(
+        {k for k in (lk, dk) if k != plan.segment_key}
+        | {k for _, keys in per_variant for k in (keys.audio, keys.f0, keys.mel, keys.volume, keys.record)}
+        - {plan.segment_key}
+    )
     timings: dict[str, float] = defaultdict(float)
     cache: dict[str, npt.NDArray[np.float32]] = {}
 
@@ -425,6 +432,8 @@ def run_item(plan: ItemPlan, cfg: BuildConfig, objects_root: str, *, compute: bo
                     "n_samples": int(y.size),
                     "n_frames": int(item_frames(y.size, cfg)),
                 }
+            except StoreError:
+                raise  # the output folder is broken: stop, do not blame the item
             except Exception as err:  # fail the item, never the run
                 tb = traceback.extract_tb(err.__traceback__)
                 where = f" ({Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
@@ -686,7 +695,10 @@ def build(
                     continue
                 inputs[src.rel] = d
                 plans.append(plan_source(src, d, cfg))
-            memo.save()
+            try:
+                memo.save()
+            except OSError as err:
+                raise StoreError(write_error_message(out_p, err)) from None
 
             src_outcomes: list[SourceOutcome] = []
             todo_src = []
@@ -703,7 +715,9 @@ def build(
             )
             item_plans: list[ItemPlan] = []
             src_secs: dict[str, float] = defaultdict(float)
+            used_objects: set[str] = set()
             for so in src_outcomes:
+                used_objects.update(so.objects)
                 records.extend(so.records)
                 item_plans.extend(so.items)
                 computed |= so.computed
@@ -726,6 +740,7 @@ def build(
             )
             arrays: dict[str, dict[str, Any]] = {}
             for io in item_outcomes:
+                used_objects.update(io.objects)
                 records.extend(io.records)
                 arrays.update(io.arrays)
                 computed |= io.computed
@@ -734,7 +749,10 @@ def build(
 
             records.sort(key=lambda r: (r["id"], r["kind"]))
             t0 = time.perf_counter()
-            vid, published, prev = _publish(out_p, cfg, records, arrays, inputs, ui)
+            try:
+                vid, published, prev = _publish(out_p, cfg, records, arrays, inputs, used_objects, ui)
+            except OSError as err:
+                raise StoreError(write_error_message(out_p, err)) from None
             stage_seconds["write"] += time.perf_counter() - t0
 
     report = BuildReport(
@@ -782,6 +800,7 @@ def _publish(
     records: list[dict[str, Any]],
     arrays: dict[str, dict[str, Any]],
     inputs: dict[str, str],
+    used_objects: set[str],
     ui: Any,
 ) -> tuple[str | None, bool, str | None]:
     """Write shards and publish a new version unless nothing changed. Returns (id, published, previous)."""
@@ -845,6 +864,7 @@ def _publish(
         "inputs": inputs,
         "items": {i: {**index[i], "key": item_keys_map[i]} for i in ids},
         "shards": shard_ids,
+        "objects": sorted(used_objects),
         "stats": stats,
         "changes": changes,
     }

@@ -9,9 +9,26 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["TMP_PREFIX", "atomic_dir", "atomic_write_bytes", "atomic_write_text", "sweep_temporaries"]
+__all__ = ["TMP_PREFIX", "write_error_message", "atomic_dir", "atomic_write_bytes", "atomic_write_text", "sweep_temporaries"]
 
 TMP_PREFIX = ".tmp-"
+
+
+def write_error_message(out: Path, err: OSError) -> str:
+    """A clear message for a failed write into the output folder ``out``."""
+    import errno
+
+    what = err.strerror or str(err)
+    hint = {
+        errno.ENOSPC: "free some space (or `svcprep gc OUT --keep 1`) and run the build again",
+        errno.EDQUOT: "free some space within your quota and run the build again",
+        errno.EFBIG: "the file size limit of this process was reached; raise it (ulimit -f) and run again",
+        errno.EROFS: "the output folder is on a read-only file system; choose a writable OUT",
+        errno.EACCES: "you may not write there; choose a writable OUT or fix its permissions",
+        errno.EPERM: "you may not write there; choose a writable OUT or fix its permissions",
+    }.get(err.errno or 0, "check the output folder and run the build again")
+    return (f"cannot write to the output folder {out}: {what}; {hint}. "
+            "Finished work is kept, and the previously published version stays readable")
 
 
 def _fsync_dir(path: Path) -> None:

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from svcprep.store.atomic import atomic_dir
+from svcprep.errors import StoreError
+from svcprep.store.atomic import atomic_dir, write_error_message
 
 __all__ = ["ObjectStore", "StoredObject"]
 
@@ -67,12 +68,15 @@ class ObjectStore:
         full_meta = dict(meta)
         full_meta["_arrays"] = sorted(arrays)
         if not (target / _META).is_file():
-            with atomic_dir(target) as tmp:
-                for name, arr in arrays.items():
-                    np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
-                (tmp / _META).write_text(
-                    json.dumps(full_meta, sort_keys=True, ensure_ascii=True, allow_nan=False), encoding="utf-8"
-                )
+            try:
+                with atomic_dir(target) as tmp:
+                    for name, arr in arrays.items():
+                        np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
+                    (tmp / _META).write_text(
+                        json.dumps(full_meta, sort_keys=True, ensure_ascii=True, allow_nan=False), encoding="utf-8"
+                    )
+            except OSError as err:
+                raise StoreError(write_error_message(self.root.parent, err)) from None
         return StoredObject(target, full_meta)
 
     def get(self, key: str) -> StoredObject | None:
