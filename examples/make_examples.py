@@ -20,7 +20,15 @@ from svcprep.testing import sing_phrase
 
 # (speaker, file name, rate written, format subtype, phrases as MIDI notes, vibrato cents, seed)
 SONGS = [
-    ("alice", "scale_up.flac", 44100, "PCM_16", [[69, 71, 73, 74], [76, 74, 73, 71], [69, 72, 76, 81]], 45, 1),
+    (
+        "alice",
+        "scale_up.flac",
+        44100,
+        "PCM_16",
+        [[69, 71, 73, 74], [76, 74, 73, 71], [69, 72, 76, 81]],
+        45,
+        1,
+    ),
     ("alice", "lullaby.wav", 48000, "PCM_24", [[72, 71, 69, 67], [69, 71, 72, 74], [76, 72, 69, 67]], 35, 2),
     ("alice", "arpeggio.ogg", 32000, "VORBIS", [[65, 69, 72, 77], [77, 72, 69, 65]], 50, 3),
     ("bob", "low_line.wav", 44100, "PCM_16", [[45, 47, 48, 50], [52, 50, 48, 47], [45, 48, 52, 57]], 30, 4),
@@ -34,7 +42,9 @@ def midi_to_hz(note: float) -> float:
     return float(440.0 * 2 ** ((note - 69) / 12))
 
 
-def make_song(phrases: list[list[int]], *, vibrato_cents: float, seed: int, sample_rate_hz: int = 44100) -> np.ndarray:
+def make_song(
+    phrases: list[list[int]], *, vibrato_cents: float, seed: int, sample_rate_hz: int = 44100
+) -> np.ndarray:
     """Phrases of four notes each, separated by pauses with breath noise only."""
     rng = np.random.default_rng(seed)
     parts = [np.zeros(int(0.4 * sample_rate_hz), np.float32)]

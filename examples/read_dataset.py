@@ -36,8 +36,13 @@ def random_windows(ds: svcprep.Dataset, *, batch: int, frames: int, seed: int = 
         vols.append(np.pad(item["volume"][start:stop], (0, pad)))
         audio = item["audio"][start * hop : stop * hop]
         wavs.append(np.pad(audio, (0, frames * hop - audio.size)))
-    return {"mel": np.stack(mels), "f0": np.stack(f0s), "uv": np.stack(uvs), "volume": np.stack(vols),
-            "audio": np.stack(wavs)}
+    return {
+        "mel": np.stack(mels),
+        "f0": np.stack(f0s),
+        "uv": np.stack(uvs),
+        "volume": np.stack(vols),
+        "audio": np.stack(wavs),
+    }
 
 
 def main(out: Path) -> None:
@@ -49,8 +54,10 @@ def main(out: Path) -> None:
         assert item["f0"].shape == item["uv"].shape == item["volume"].shape == (n,), item["record"]["id"]
         assert item["audio"].dtype == np.float32 and np.isfinite(item["mel"]).all()
     voiced = np.concatenate([it["f0"][it["uv"] == 1] for it in ds])
-    print(f"{len(ds)} items, {sum(it['record']['duration_s'] for it in ds):.1f} s at {ds.sample_rate} Hz; "
-          f"voiced F0 5-95 %: {np.percentile(voiced, 5):.0f}-{np.percentile(voiced, 95):.0f} Hz")
+    print(
+        f"{len(ds)} items, {sum(it['record']['duration_s'] for it in ds):.1f} s at {ds.sample_rate} Hz; "
+        f"voiced F0 5-95 %: {np.percentile(voiced, 5):.0f}-{np.percentile(voiced, 95):.0f} Hz"
+    )
     batch = random_windows(ds, batch=8, frames=128)
     print("batch:", {k: v.shape for k, v in batch.items()})
 

@@ -58,7 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("versions", help="list the kept versions of a dataset")
     v.add_argument("out", type=Path)
 
-    d = sub.add_parser("diff", help="items added, removed and changed between two versions, and config changes")
+    d = sub.add_parser(
+        "diff", help="items added, removed and changed between two versions, and config changes"
+    )
     d.add_argument("out", type=Path)
     d.add_argument("a", help="older version id, e.g. v0001")
     d.add_argument("b", help="newer version id (default: the latest)", nargs="?")
@@ -111,8 +113,14 @@ def _cmd_versions(args: argparse.Namespace) -> int:
     for col in ("id", "created (UTC)", "items", "hours", "errors", "what changed"):
         t.add_column(col, justify="right" if col in ("items", "hours", "errors") else "left")
     for r in rows:
-        t.add_row(r["id"] + (" *" if r["latest"] else ""), r["created_utc"], str(r["items"]),
-                  f"{r['hours']:.3f}", str(r["errors"]), r["changes"])
+        t.add_row(
+            r["id"] + (" *" if r["latest"] else ""),
+            r["created_utc"],
+            str(r["items"]),
+            f"{r['hours']:.3f}",
+            str(r["errors"]),
+            r["changes"],
+        )
     Console().print(t)
     return EXIT_OK
 
@@ -126,13 +134,20 @@ def _cmd_diff(args: argparse.Namespace) -> int:
         raise StoreError(f"{args.out} holds no versions yet")
     d = diff_versions(args.out, args.a, b)
     print(f"{d.a} -> {d.b}: {len(d.added)} added, {len(d.removed)} removed, {len(d.changed)} changed items")
-    for label, mark, ids in (("added", "+", d.added), ("removed", "-", d.removed), ("changed", "~", d.changed)):
+    for label, mark, ids in (
+        ("added", "+", d.added),
+        ("removed", "-", d.removed),
+        ("changed", "~", d.changed),
+    ):
         for i in ids[: args.items]:
             print(f"  {mark} {i}")
         if len(ids) > args.items:
             print(f"  ... {len(ids) - args.items} more {label}")
-    for label, rels in (("inputs added", d.inputs_added), ("inputs removed", d.inputs_removed),
-                        ("inputs changed", d.inputs_changed)):
+    for label, rels in (
+        ("inputs added", d.inputs_added),
+        ("inputs removed", d.inputs_removed),
+        ("inputs changed", d.inputs_changed),
+    ):
         if rels:
             print(f"{label}: {len(rels)}: " + ", ".join(rels[: args.items]))
     if d.config:
@@ -149,8 +164,10 @@ def _cmd_gc(args: argparse.Namespace) -> int:
 
     res = gc(args.out, keep=args.keep, dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
-    print(f"{verb} {len(res.versions_removed)} versions, {res.shards_removed} shards, {res.objects_removed} "
-          f"cached objects: {res.bytes_freed / 1e6:.1f} MB")
+    print(
+        f"{verb} {len(res.versions_removed)} versions, {res.shards_removed} shards, {res.objects_removed} "
+        f"cached objects: {res.bytes_freed / 1e6:.1f} MB"
+    )
     return EXIT_OK
 
 
@@ -169,8 +186,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         ap.print_help(sys.stderr)
         return EXIT_USAGE
-    handlers = {"build": _cmd_build, "config": _cmd_config, "versions": _cmd_versions, "diff": _cmd_diff,
-                "gc": _cmd_gc}
+    handlers = {
+        "build": _cmd_build,
+        "config": _cmd_config,
+        "versions": _cmd_versions,
+        "diff": _cmd_diff,
+        "gc": _cmd_gc,
+    }
     try:
         return handlers[args.command](args)
     except (ConfigError, StoreError) as err:

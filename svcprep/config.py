@@ -13,12 +13,12 @@ Fields that do not change any output (block sizes, shard sizes) are marked with
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
+import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from svcprep.errors import ConfigError
@@ -62,7 +62,9 @@ class LoadConfig(_Frozen):
     min_source_sample_rate_hz: int = Field(
         8000, ge=1, description="Inputs recorded below this rate are rejected as unusable."
     )
-    max_source_sample_rate_hz: int = Field(384000, ge=8000, description="Inputs above this rate are rejected.")
+    max_source_sample_rate_hz: int = Field(
+        384000, ge=8000, description="Inputs above this rate are rejected."
+    )
     cancellation_ratio: float = Field(
         0.25,
         ge=0.0,
@@ -106,19 +108,25 @@ class LoudnessConfig(_Frozen):
         "off", description="`peak`: scale to peak_dbfs; `loudness`: to target_lufs (ITU-R BS.1770)."
     )
     target_lufs: float = Field(-20.0, ge=-70.0, le=0.0)
-    peak_dbfs: float = Field(-1.0, ge=-60.0, le=0.0, description="Peak target (`peak`) or ceiling (`loudness`).")
+    peak_dbfs: float = Field(
+        -1.0, ge=-60.0, le=0.0, description="Peak target (`peak`) or ceiling (`loudness`)."
+    )
 
 
 class DenoiseConfig(_Frozen):
     """High-pass filter and spectral gating (stage ``denoise``)."""
 
     enabled: bool = True
-    highpass_hz: float = Field(40.0, ge=0.0, description="Cut-off of a zero-phase Butterworth high-pass; 0 = off.")
+    highpass_hz: float = Field(
+        40.0, ge=0.0, description="Cut-off of a zero-phase Butterworth high-pass; 0 = off."
+    )
     highpass_order: int = Field(4, ge=1, le=12)
     spectral_gating: bool = Field(True, description="noisereduce spectral gating.")
     stationary: bool = Field(True, description="Stationary noise estimate; false = non-stationary gating.")
     strength: float = Field(0.8, ge=0.0, le=1.0, description="Share of the noise removed (prop_decrease).")
-    n_std_thresh: float = Field(1.5, gt=0.0, le=10.0, description="Gate threshold in noise standard deviations.")
+    n_std_thresh: float = Field(
+        1.5, gt=0.0, le=10.0, description="Gate threshold in noise standard deviations."
+    )
 
 
 class AugmentConfig(_Frozen):
@@ -144,10 +152,14 @@ class AugmentConfig(_Frozen):
             )
         for s in self.pitch_shift_semitones:
             if not (math.isfinite(s) and -24.0 <= s <= 24.0 and s != 0.0):
-                raise ValueError(f"augment.pitch_shift_semitones contains {s}: use non-zero values in [-24, 24]")
+                raise ValueError(
+                    f"augment.pitch_shift_semitones contains {s}: use non-zero values in [-24, 24]"
+                )
         for r in self.time_stretch_rates:
             if not (math.isfinite(r) and 0.25 <= r <= 4.0 and r != 1.0):
-                raise ValueError(f"augment.time_stretch_rates contains {r}: use values in [0.25, 4] other than 1")
+                raise ValueError(
+                    f"augment.time_stretch_rates contains {r}: use values in [0.25, 4] other than 1"
+                )
         return self
 
 
@@ -178,10 +190,15 @@ class F0Config(_Frozen):
         "extractor's own decision.",
     )
     voicing_threshold: float = Field(
-        0.5, ge=0.0, le=1.0, description="Minimum periodicity (0-1) for a frame to count as voiced (`refined`)."
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Minimum periodicity (0-1) for a frame to count as voiced (`refined`).",
     )
     voicing_min_db: float = Field(
-        -50.0, le=0.0, description="Frames quieter than this (relative to the item's peak frame) are unvoiced."
+        -50.0,
+        le=0.0,
+        description="Frames quieter than this (relative to the item's peak frame) are unvoiced.",
     )
     unvoiced: Literal["interpolate_hz", "interpolate_log", "zero"] = Field(
         "interpolate_hz", description="What `f0` holds on unvoiced frames; `uv` always marks voicing."

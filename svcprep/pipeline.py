@@ -180,7 +180,9 @@ def _slice_whole(n: int, sr: int, cfg: BuildConfig) -> dict[str, Any]:
     return {"segments": [[0, n]] if n > 0 else [], "dropped": [], "silent": False, "flags": flags}
 
 
-def run_source(plan: SourcePlan, cfg: BuildConfig, objects_root: str, *, compute: bool = True) -> SourceOutcome | None:
+def run_source(
+    plan: SourcePlan, cfg: BuildConfig, objects_root: str, *, compute: bool = True
+) -> SourceOutcome | None:
     """Load and slice one source (from the cache when possible).
 
     With ``compute=False`` returns None instead of doing any audio work.
@@ -224,7 +226,9 @@ def run_source(plan: SourcePlan, cfg: BuildConfig, objects_root: str, *, compute
     meta = load_obj.meta
     if "error" in meta:
         out.records.append(
-            _record(id=src.rel, kind="source", status="error", error=meta["error"], flags=[meta["reason"]], **base)
+            _record(
+                id=src.rel, kind="source", status="error", error=meta["error"], flags=[meta["reason"]], **base
+            )
         )
         return out
     n = int(meta["n_samples"])
@@ -271,16 +275,29 @@ def run_source(plan: SourcePlan, cfg: BuildConfig, objects_root: str, *, compute
         what = "no samples" if n == 0 else "digital silence or no signal above the silence threshold"
         out.records.append(
             _record(
-                id=src.rel, kind="source", status="dropped", error=f"{what}: nothing to train on",
-                flags=["silence"], duration_s=n / sr, metrics=src_metrics, **base,
+                id=src.rel,
+                kind="source",
+                status="dropped",
+                error=f"{what}: nothing to train on",
+                flags=["silence"],
+                duration_s=n / sr,
+                metrics=src_metrics,
+                **base,
             )
         )
         return out
     for k, (start, end, reason) in enumerate(smeta["dropped"]):
         out.records.append(
             _record(
-                id=f"{src.rel}#dropped{k:03d}", kind="piece", status="dropped", error=reason,
-                flags=["too_short"], start_s=start / sr, end_s=end / sr, duration_s=(end - start) / sr, **base,
+                id=f"{src.rel}#dropped{k:03d}",
+                kind="piece",
+                status="dropped",
+                error=reason,
+                flags=["too_short"],
+                start_s=start / sr,
+                end_s=end / sr,
+                duration_s=(end - start) / sr,
+                **base,
             )
         )
     for j, (start, end) in enumerate(smeta["segments"]):
@@ -329,7 +346,9 @@ def item_keys(plan: ItemPlan, cfg: BuildConfig) -> tuple[str, str, list[tuple[Va
     return lk, dk, out
 
 
-def run_item(plan: ItemPlan, cfg: BuildConfig, objects_root: str, *, compute: bool = True) -> ItemOutcome | None:
+def run_item(
+    plan: ItemPlan, cfg: BuildConfig, objects_root: str, *, compute: bool = True
+) -> ItemOutcome | None:
     """Run the item stages for one segment and its variants (cached stages are read, not run).
 
     With ``compute=False`` returns None unless every output is already stored.
@@ -353,13 +372,17 @@ def run_item(plan: ItemPlan, cfg: BuildConfig, objects_root: str, *, compute: bo
             return {"key": plan.load_key, "start": plan.start, "end": plan.end}
         return {"key": key, "start": None, "end": None}
 
-    def get_audio(key: str, make: Callable[[], npt.NDArray[np.float32]], stage: str) -> npt.NDArray[np.float32]:
+    def get_audio(
+        key: str, make: Callable[[], npt.NDArray[np.float32]], stage: str
+    ) -> npt.NDArray[np.float32]:
         if key in cache:
             return cache[key]
         if key == plan.segment_key:
             obj = store.get(plan.load_key)
             if obj is None:
-                raise StoreError(f"cache object {plan.load_key} of {plan.source_rel} vanished during the build")
+                raise StoreError(
+                    f"cache object {plan.load_key} of {plan.source_rel} vanished during the build"
+                )
             y = np.array(obj.array("audio", mmap=True)[plan.start : plan.end], dtype=np.float32)
         else:
             obj = store.get(key)
@@ -386,14 +409,19 @@ def run_item(plan: ItemPlan, cfg: BuildConfig, objects_root: str, *, compute: bo
         return arrays
 
     seg_s = (plan.end - plan.start) / sr
-    common = {"source": plan.source_rel, "speaker": plan.speaker,
-              "start_s": plan.start / sr, "end_s": plan.end / sr}
+    common = {
+        "source": plan.source_rel,
+        "speaker": plan.speaker,
+        "start_s": plan.start / sr,
+        "end_s": plan.end / sr,
+    }
     for variant, keys in per_variant:
         item_id = plan.item_id + (variant.suffix if variant else "")
         variant_of = plan.item_id if variant else None
         rec_obj = store.get(keys.record)
         if rec_obj is None:
             try:
+
                 def base_audio() -> npt.NDArray[np.float32]:
                     return get_audio(plan.segment_key, lambda: np.zeros(0, np.float32), "load")
 
@@ -453,14 +481,24 @@ def run_item(plan: ItemPlan, cfg: BuildConfig, objects_root: str, *, compute: bo
         status = "error" if rmeta["error"] else "ok"
         metrics = {**plan.source_metrics, **rmeta["metrics"]}
         dur = rmeta["n_samples"] / sr if status == "ok" else seg_s
-        extra: dict[str, Any] = {"variant": variant.describe() if variant else None,
-                                 "sample_rate_hz": sr, "n_samples": rmeta["n_samples"],
-                                 "n_frames": rmeta["n_frames"]}
+        extra: dict[str, Any] = {
+            "variant": variant.describe() if variant else None,
+            "sample_rate_hz": sr,
+            "n_samples": rmeta["n_samples"],
+            "n_frames": rmeta["n_frames"],
+        }
         out.records.append(
             _record(
-                id=item_id, kind="item", status=status, error=rmeta["error"],
-                flags=[*plan.source_flags, *rmeta["flags"]], metrics=metrics, duration_s=dur,
-                variant_of=variant_of, **common, **extra,
+                id=item_id,
+                kind="item",
+                status=status,
+                error=rmeta["error"],
+                flags=[*plan.source_flags, *rmeta["flags"]],
+                metrics=metrics,
+                duration_s=dur,
+                variant_of=variant_of,
+                **common,
+                **extra,
             )
         )
         if status == "ok":
@@ -485,9 +523,7 @@ def _limit_threads() -> None:
         os.environ.setdefault(var, "1")
 
 
-def _parallel_map(
-    fn: Callable[[T], R], tasks: list[T], jobs: int, on_done: Callable[[R], None]
-) -> None:
+def _parallel_map(fn: Callable[[T], R], tasks: list[T], jobs: int, on_done: Callable[[R], None]) -> None:
     """Run ``fn`` over ``tasks`` on ``jobs`` loky workers (in-process for one job)."""
     if not tasks:
         return
@@ -673,8 +709,15 @@ def build(
         records: list[dict[str, Any]] = []
         for sk in disc.skipped:
             records.append(
-                _record(id=sk.rel, kind="file", source=sk.rel, speaker="", status=sk.status, error=sk.reason,
-                        flags=[] if sk.status == "skipped" else ["unreadable"])
+                _record(
+                    id=sk.rel,
+                    kind="file",
+                    source=sk.rel,
+                    speaker="",
+                    status=sk.status,
+                    error=sk.reason,
+                    flags=[] if sk.status == "skipped" else ["unreadable"],
+                )
             )
         memo = FileHashMemo(out_p / "filehashes.json")
         stage_seconds: dict[str, float] = defaultdict(float)
@@ -689,8 +732,15 @@ def build(
                     d = memo.digest(src.path)
                 except OSError as err:
                     records.append(
-                        _record(id=src.rel, kind="source", source=src.rel, speaker=src.speaker, status="error",
-                                error=f"cannot read file: {err.strerror or err}", flags=["unreadable"])
+                        _record(
+                            id=src.rel,
+                            kind="source",
+                            source=src.rel,
+                            speaker=src.speaker,
+                            status="error",
+                            error=f"cannot read file: {err.strerror or err}",
+                            flags=["unreadable"],
+                        )
                     )
                     continue
                 inputs[src.rel] = d
@@ -710,7 +760,9 @@ def build(
                     src_outcomes.append(res)
             task_src = ui.task("decode + slice", len(todo_src))
             _parallel_map(
-                _src_task, [(p, cfg, objects_root) for p in todo_src], n_jobs,
+                _src_task,
+                [(p, cfg, objects_root) for p in todo_src],
+                n_jobs,
                 lambda r: (src_outcomes.append(r), ui.advance(task_src)),
             )
             item_plans: list[ItemPlan] = []
@@ -735,7 +787,9 @@ def build(
                     item_outcomes.append(res_i)
             task_items = ui.task("features", len(todo_items), audio_seconds=True)
             _parallel_map(
-                _item_task, [(ip, cfg, objects_root) for ip in todo_items], n_jobs,
+                _item_task,
+                [(ip, cfg, objects_root) for ip in todo_items],
+                n_jobs,
                 lambda r: (item_outcomes.append(r), ui.advance(task_items)),
             )
             arrays: dict[str, dict[str, Any]] = {}
@@ -807,8 +861,13 @@ def _publish(
     store = ObjectStore(out / "objects")
     ids = sorted(arrays)
     items = [
-        ShardItem(id=i, key=arrays[i]["key"], n_samples=arrays[i]["n_samples"], n_frames=arrays[i]["n_frames"],
-                  load=_shard_loader(store, arrays[i]))
+        ShardItem(
+            id=i,
+            key=arrays[i]["key"],
+            n_samples=arrays[i]["n_samples"],
+            n_frames=arrays[i]["n_frames"],
+            load=_shard_loader(store, arrays[i]),
+        )
         for i in ids
     ]
     n_mels = cfg.mel.n_mels
@@ -816,8 +875,14 @@ def _publish(
     text = manifest_text(records)
     item_keys_map = {i: arrays[i]["key"] for i in ids}
     digest = digest_bytes(
-        canonical_json({"config": cfg.to_dict(), "manifest": digest_bytes(text), "items": item_keys_map,
-                        "groups": [[it.id for it in g] for g in groups]})
+        canonical_json(
+            {
+                "config": cfg.to_dict(),
+                "manifest": digest_bytes(text),
+                "items": item_keys_map,
+                "groups": [[it.id for it in g] for g in groups],
+            }
+        )
     )
     prev = latest_version_id(out)
     prev_rec: dict[str, Any] | None = None

@@ -71,8 +71,11 @@ def stage_config(cfg: BuildConfig, name: str) -> dict[str, Any]:
     if name == "denoise":
         return output_config(cfg.denoise)
     if name == "augment":
-        return {"pitch_method": cfg.augment.pitch_method, "f0_floor_hz": cfg.f0.f0_floor_hz,
-                "f0_ceil_hz": cfg.f0.f0_ceil_hz}
+        return {
+            "pitch_method": cfg.augment.pitch_method,
+            "f0_floor_hz": cfg.f0.f0_floor_hz,
+            "f0_ceil_hz": cfg.f0.f0_ceil_hz,
+        }
     if name == "f0":
         data = output_config(cfg.f0)
         if data["method"] == "praat":
@@ -83,8 +86,12 @@ def stage_config(cfg: BuildConfig, name: str) -> dict[str, Any]:
     if name == "volume":
         return {**grid, **output_config(cfg.volume)}
     if name == "validate":
-        return {**grid, "f0_floor_hz": cfg.f0.f0_floor_hz, "f0_ceil_hz": cfg.f0.f0_ceil_hz,
-                "enabled": cfg.validate_.enabled}
+        return {
+            **grid,
+            "f0_floor_hz": cfg.f0.f0_floor_hz,
+            "f0_ceil_hz": cfg.f0.f0_ceil_hz,
+            "enabled": cfg.validate_.enabled,
+        }
     raise KeyError(name)
 
 
@@ -280,7 +287,9 @@ def item_metrics(y: FloatArray, feats: dict[str, npt.NDArray[Any]], cfg: BuildCo
     if uv.any():
         v = raw[uv]
         p5, p50, p95 = np.percentile(v, [5, 50, 95])
-        m.update(f0_p5_hz=round(float(p5), 2), f0_median_hz=round(float(p50), 2), f0_p95_hz=round(float(p95), 2))
+        m.update(
+            f0_p5_hz=round(float(p5), 2), f0_median_hz=round(float(p50), 2), f0_p95_hz=round(float(p95), 2)
+        )
     return m
 
 
@@ -322,6 +331,12 @@ def validate_item(
         out = int(np.sum((v < lo) | (v > hi)))
         if out:
             flags.append("f0_out_of_range")
-            problems.append(f"{out} voiced frames with F0 outside [{cfg.f0.f0_floor_hz}, {cfg.f0.f0_ceil_hz}] Hz")
-    error = "; ".join(problems) if problems and ({"frame_mismatch", "nan_features", "non_finite"} & set(flags)) else None
+            problems.append(
+                f"{out} voiced frames with F0 outside [{cfg.f0.f0_floor_hz}, {cfg.f0.f0_ceil_hz}] Hz"
+            )
+    error = (
+        "; ".join(problems)
+        if problems and ({"frame_mismatch", "nan_features", "non_finite"} & set(flags))
+        else None
+    )
     return sorted(set(flags)), error

@@ -160,7 +160,9 @@ def harmonic_voice(
         # crude high-shelf colouring: first difference emphasises highs like breath noise
         b = np.diff(b, prepend=0.0)
         out += breath * b / (np.std(b) + 1e-12)
-    return SyntheticVoice(audio=out.astype(np.float32), sample_rate_hz=sample_rate_hz, f0_hz=np.where(voiced, f0, 0.0))
+    return SyntheticVoice(
+        audio=out.astype(np.float32), sample_rate_hz=sample_rate_hz, f0_hz=np.where(voiced, f0, 0.0)
+    )
 
 
 def sing_phrase(

@@ -79,20 +79,41 @@ def print_summary(report: BuildReport, console: Console, *, max_rows: int = 15) 
 
     per = report.per_speaker()
     t = Table(title="svcprep build summary", title_justify="left")
-    for col, just in [("speaker", "left"), ("items", "right"), ("variants", "right"), ("kept", "right"),
-                      ("dropped", "right"), ("errors", "right"), ("flagged", "right")]:
+    for col, just in [
+        ("speaker", "left"),
+        ("items", "right"),
+        ("variants", "right"),
+        ("kept", "right"),
+        ("dropped", "right"),
+        ("errors", "right"),
+        ("flagged", "right"),
+    ]:
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     tot = {"items": 0, "variants": 0, "kept_s": 0.0, "dropped_s": 0.0, "errors": 0, "flagged": 0}
     for sp, row in per.items():
         if not sp:
             continue
-        t.add_row(sp, str(int(row["items"])), str(int(row["variants"])), format_duration(row["kept_s"]),
-                  format_duration(row["dropped_s"]), str(int(row["errors"])), str(int(row["flagged"])))
+        t.add_row(
+            sp,
+            str(int(row["items"])),
+            str(int(row["variants"])),
+            format_duration(row["kept_s"]),
+            format_duration(row["dropped_s"]),
+            str(int(row["errors"])),
+            str(int(row["flagged"])),
+        )
         for k in tot:
             tot[k] += row[k]
     t.add_section()
-    t.add_row("[bold]total", str(int(tot["items"])), str(int(tot["variants"])), format_duration(tot["kept_s"]),
-              format_duration(tot["dropped_s"]), str(len(report.errors)), str(int(tot["flagged"])))
+    t.add_row(
+        "[bold]total",
+        str(int(tot["items"])),
+        str(int(tot["variants"])),
+        format_duration(tot["kept_s"]),
+        format_duration(tot["dropped_s"]),
+        str(len(report.errors)),
+        str(int(tot["flagged"])),
+    )
     console.print(t)
 
     if report.stage_seconds and report.computed:
@@ -117,8 +138,10 @@ def print_summary(report: BuildReport, console: Console, *, max_rows: int = 15) 
 
     problems = report.errors + report.skipped
     if problems:
-        pt = Table(title=f"inputs not used ({len(report.errors)} errors, {len(report.skipped)} skipped)",
-                   title_justify="left")
+        pt = Table(
+            title=f"inputs not used ({len(report.errors)} errors, {len(report.skipped)} skipped)",
+            title_justify="left",
+        )
         pt.add_column("status")
         pt.add_column("id", overflow="fold")
         pt.add_column("reason", overflow="fold")
@@ -130,8 +153,12 @@ def print_summary(report: BuildReport, console: Console, *, max_rows: int = 15) 
         console.print(pt)
 
     if report.published:
-        console.print(f"published version [bold]{report.version}[/] in {report.out} "
-                      f"({format_duration(report.wall_seconds)})")
+        console.print(
+            f"published version [bold]{report.version}[/] in {report.out} "
+            f"({format_duration(report.wall_seconds)})"
+        )
     elif report.version:
-        console.print(f"nothing changed: version [bold]{report.version}[/] is current "
-                      f"({format_duration(report.wall_seconds)})")
+        console.print(
+            f"nothing changed: version [bold]{report.version}[/] is current "
+            f"({format_duration(report.wall_seconds)})"
+        )

@@ -22,7 +22,12 @@ def test_defaults_match_the_documented_pipeline() -> None:
     assert cfg.loudness.mode == "off"
     assert cfg.augment.enabled is False
     assert (cfg.mel.n_fft, cfg.features.hop_length, cfg.mel.n_mels) == (2048, 512, 128)
-    assert (cfg.mel.fmin_hz, cfg.mel.fmax_hz, cfg.mel.log_floor, cfg.mel.log_base) == (40.0, 16000.0, 1e-5, "e")
+    assert (cfg.mel.fmin_hz, cfg.mel.fmax_hz, cfg.mel.log_floor, cfg.mel.log_base) == (
+        40.0,
+        16000.0,
+        1e-5,
+        "e",
+    )
     assert (cfg.f0.method, cfg.f0.f0_floor_hz, cfg.f0.f0_ceil_hz) == ("harvest", 50.0, 1100.0)
 
 
@@ -33,7 +38,9 @@ def test_config_is_frozen() -> None:
 
 
 def test_toml_round_trip(tmp_path) -> None:
-    cfg = load_config(overrides=["f0.method=dio", "augment.enabled=true", "augment.pitch_shift_semitones=[-2, 2]"])
+    cfg = load_config(
+        overrides=["f0.method=dio", "augment.enabled=true", "augment.pitch_shift_semitones=[-2, 2]"]
+    )
     path = tmp_path / "c.toml"
     path.write_text(config_to_toml(cfg))
     assert load_config(path) == cfg

@@ -9,7 +9,14 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["TMP_PREFIX", "write_error_message", "atomic_dir", "atomic_write_bytes", "atomic_write_text", "sweep_temporaries"]
+__all__ = [
+    "TMP_PREFIX",
+    "atomic_dir",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "sweep_temporaries",
+    "write_error_message",
+]
 
 TMP_PREFIX = ".tmp-"
 
@@ -27,8 +34,10 @@ def write_error_message(out: Path, err: OSError) -> str:
         errno.EACCES: "you may not write there; choose a writable OUT or fix its permissions",
         errno.EPERM: "you may not write there; choose a writable OUT or fix its permissions",
     }.get(err.errno or 0, "check the output folder and run the build again")
-    return (f"cannot write to the output folder {out}: {what}; {hint}. "
-            "Finished work is kept, and the previously published version stays readable")
+    return (
+        f"cannot write to the output folder {out}: {what}; {hint}. "
+        "Finished work is kept, and the previously published version stays readable"
+    )
 
 
 def _fsync_dir(path: Path) -> None:

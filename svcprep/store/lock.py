@@ -41,9 +41,11 @@ class BuildLock:
             finally:
                 os.close(fd)
             raise BuildLockedError(
-                f"another svcprep build is writing {self.path.parent} (holder: {holder}); wait for it to finish"
+                f"another svcprep build is writing {self.path.parent} (holder: {holder}); wait for it to end"
             ) from None
-        info = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        info = json.dumps(
+            {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        )
         os.ftruncate(fd, 0)
         os.pwrite(fd, info.encode(), 0)
         self._fd = fd

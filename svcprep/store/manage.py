@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -37,7 +38,8 @@ def version_summaries(out: Path) -> list[dict[str, Any]]:
                 "items": v.get("stats", {}).get("items", len(v.get("items", {}))),
                 "hours": v.get("stats", {}).get("hours", 0.0),
                 "errors": v.get("stats", {}).get("errors", 0),
-                "changes": "; ".join(what) or ("first version" if v.get("parent") is None else "no item changes"),
+                "changes": "; ".join(what)
+                or ("first version" if v.get("parent") is None else "no item changes"),
                 "latest": vid == latest,
             }
         )
@@ -101,10 +103,8 @@ def _size(path: Path) -> int:
     total = 0
     for dirpath, _, files in os.walk(path):
         for f in files:
-            try:
+            with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(dirpath, f)).st_size
-            except OSError:
-                pass
     return total
 
 
@@ -140,7 +140,7 @@ def gc(out: Path, *, keep: int, dry_run: bool = False) -> GcResult:
                     if not dry_run:
                         shutil.rmtree(sh)
         store = ObjectStore(out / "objects")
-        for key in store.keys():
+        for key in store.all_keys():
             if key not in used_objects:
                 freed += store.size_bytes(key)
                 objects_removed += 1

@@ -73,7 +73,8 @@ class ObjectStore:
                     for name, arr in arrays.items():
                         np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
                     (tmp / _META).write_text(
-                        json.dumps(full_meta, sort_keys=True, ensure_ascii=True, allow_nan=False), encoding="utf-8"
+                        json.dumps(full_meta, sort_keys=True, ensure_ascii=True, allow_nan=False),
+                        encoding="utf-8",
                     )
             except OSError as err:
                 raise StoreError(write_error_message(self.root.parent, err)) from None
@@ -88,7 +89,7 @@ class ObjectStore:
             return None
         return StoredObject(folder, meta)
 
-    def keys(self) -> list[str]:
+    def all_keys(self) -> list[str]:
         """Every stored key."""
         if not self.root.is_dir():
             return []

@@ -72,7 +72,9 @@ def plan_shards(items: Sequence[ShardItem], *, n_mels: int, shard_size_bytes: in
     for it in items:
         cur.append(it)
         size += it.nbytes(n_mels)
-        boundary = size >= shard_size_bytes or (size >= shard_size_bytes // 4 and int(it.key[:8], 16) % 8 == 0)
+        boundary = size >= shard_size_bytes or (
+            size >= shard_size_bytes // 4 and int(it.key[:8], 16) % 8 == 0
+        )
         if boundary:
             groups.append(cur)
             cur, size = [], 0
@@ -87,7 +89,9 @@ def shard_id(items: Sequence[ShardItem], *, n_mels: int) -> str:
     return digest_bytes(canonical_json(payload))
 
 
-def write_shard(root: Path, items: Sequence[ShardItem], *, n_mels: int) -> tuple[str, dict[str, dict[str, Any]]]:
+def write_shard(
+    root: Path, items: Sequence[ShardItem], *, n_mels: int
+) -> tuple[str, dict[str, dict[str, Any]]]:
     """Write one shard (unless a shard with the same content exists) and return its id and item index.
 
     Returns
@@ -123,7 +127,11 @@ def write_shard(root: Path, items: Sequence[ShardItem], *, n_mels: int) -> tuple
         for m in mm.values():
             m.flush()
         del mm
-        meta = {"format": "svcprep-shard", "format_version": SHARD_FORMAT_VERSION, "n_mels": n_mels,
-                "items": entries}
+        meta = {
+            "format": "svcprep-shard",
+            "format_version": SHARD_FORMAT_VERSION,
+            "n_mels": n_mels,
+            "items": entries,
+        }
         (tmp / "index.json").write_text(json.dumps(meta, ensure_ascii=True, sort_keys=True), encoding="utf-8")
     return sid, index

@@ -64,14 +64,20 @@ def read_version(out: Path, vid: str | None = None) -> dict[str, Any]:
     if vid is None:
         vid = latest_version_id(out)
         if vid is None:
-            raise StoreError(f"{out} holds no built dataset (no {POINTER} file): run `svcprep build RAW {out}` first")
+            raise StoreError(
+                f"{out} holds no built dataset (no {POINTER} file): run `svcprep build RAW {out}` first"
+            )
     if not _VID.match(vid):
-        raise StoreError(f"version {vid!r} is not a version id (like v0001); `svcprep versions {out}` lists them")
+        raise StoreError(
+            f"version {vid!r} is not a version id (like v0001); `svcprep versions {out}` lists them"
+        )
     path = out / "versions" / f"{vid}.json"
     try:
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise StoreError(f"{out} has no version {vid}; `svcprep versions {out}` lists the kept ones") from None
+        raise StoreError(
+            f"{out} has no version {vid}; `svcprep versions {out}` lists the kept ones"
+        ) from None
     except (OSError, ValueError) as err:
         raise StoreError(f"cannot read version file {path}: {err}") from None
     return data
@@ -96,6 +102,8 @@ def publish_version(out: Path, vid: str, record: dict[str, Any], records: list[d
     """Write a version and make it the latest (pointer replaced last)."""
     text = manifest_text(records)
     atomic_write_text(out / "versions" / f"{vid}.manifest.jsonl", text)
-    atomic_write_text(out / "versions" / f"{vid}.json", json.dumps(record, sort_keys=True, ensure_ascii=False, indent=1))
+    atomic_write_text(
+        out / "versions" / f"{vid}.json", json.dumps(record, sort_keys=True, ensure_ascii=False, indent=1)
+    )
     atomic_write_text(out / "manifest.jsonl", text)
     atomic_write_text(out / POINTER, vid + "\n")
