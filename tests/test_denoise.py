@@ -1,0 +1,163 @@
+"""Tests of svcprep.dsp.denoise: filter response, zero phase, SNR gain, edge inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from svcprep.dsp.denoise import denoise, highpass, spectral_gate
+from svcprep.errors import ConfigError, NonFiniteAudioError
+from svcprep.testing import f0_vibrato, harmonic_voice, noise, silence, sing_phrase, tone
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def gain_db(freq_hz: float, sr: int, duration_s: float = 4.0, **kw: float) -> float:
+    """Measured gain of `highpass` on a steady sine (middle half, away from the edges)."""
+    y = tone(freq_hz, duration_s=duration_s, sample_rate_hz=sr, amplitude=0.5)
+    out = highpass(y, sample_rate_hz=sr, **kw)  # type: ignore[arg-type]
+    mid = slice(y.size // 4, 3 * y.size // 4)
+    return float(20 * np.log10(np.std(out[mid].astype(np.float64)) / np.std(y[mid].astype(np.float64))))
+
+
+def butterworth_zero_phase_db(freq_hz: float, cutoff_hz: float, order: int) -> float:
+    """Analog Butterworth high-pass magnitude, squared by the forward-backward pass (in dB)."""
+    return float(-20 * np.log10(1 + (cutoff_hz / freq_hz) ** (2 * order)))
+
+
+def snr_db(clean: np.ndarray, x: np.ndarray) -> float:
+    c = clean.astype(np.float64)
+    return float(10 * np.log10(np.sum(c**2) / np.sum((x.astype(np.float64) - c) ** 2)))
+
+
+def test_highpass_stops_10hz_and_passes_440hz() -> None:
+    assert gain_db(10.0, 16000) < -20.0
+    assert abs(gain_db(440.0, 16000)) < 0.1
+
+
+@settings(max_examples=15, deadline=None)
+@given(sr=st.integers(8000, 96000), cutoff=st.floats(20.0, 200.0), order=st.integers(1, 8))
+def test_highpass_follows_the_butterworth_response(sr: int, cutoff: float, order: int) -> None:
+    for ratio in (0.5, 1.0, 2.0, 8.0):
+        freq = cutoff * ratio
+        expected = butterworth_zero_phase_db(freq, cutoff, order)
+        # the digital filter is pre-warped at the cut-off, so low frequencies match closely
+        got = gain_db(freq, sr, duration_s=1.5, cutoff_hz=cutoff, order=order)
+        assert got == pytest.approx(expected, abs=0.25)
+
+
+def test_highpass_is_zero_phase() -> None:
+    impulse = np.zeros(8001, np.float32)
+    impulse[4000] = 1.0
+    h = highpass(impulse, sample_rate_hz=16000, cutoff_hz=100.0).astype(np.float64)
+    assert int(np.argmax(np.abs(h))) == 4000
+    # a zero-phase response is symmetric about the impulse
+    np.testing.assert_allclose(h[4000 - 2000 : 4000], h[4001 : 4001 + 2000][::-1], atol=1e-6)
+
+
+def test_cutoff_zero_is_passthrough() -> None:
+    y = noise(duration_s=0.5, sample_rate_hz=16000, seed=2)
+    assert np.array_equal(highpass(y, sample_rate_hz=16000, cutoff_hz=0.0), y)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 5, 27, 100])
+def test_highpass_handles_short_inputs(n: int) -> None:
+    y = np.random.default_rng(n).standard_normal(n).astype(np.float32)
+    out = highpass(y, sample_rate_hz=16000)
+    assert out.shape == (n,) and out.dtype == np.float32 and np.isfinite(out).all()
+
+
+def _noisy_phrase(sr: int, snr: float) -> tuple[np.ndarray, np.ndarray]:
+    clean = sing_phrase(sample_rate_hz=sr, breath=0.0).audio
+    power = float(np.mean(clean.astype(np.float64) ** 2))
+    n = noise(
+        duration_s=clean.size / sr, sample_rate_hz=sr, amplitude=np.sqrt(power / 10 ** (snr / 10)), seed=1
+    )
+    return clean, (clean + n).astype(np.float32)
+
+
+@pytest.mark.parametrize("stationary", [True, False])
+@pytest.mark.parametrize("sr", [16000, 44100])
+def test_spectral_gate_raises_the_snr_of_a_noisy_voice(stationary: bool, sr: int) -> None:
+    clean, noisy = _noisy_phrase(sr, 10.0)
+    before = snr_db(clean, noisy)
+    assert before == pytest.approx(10.0, abs=0.2)
+    out = denoise(noisy, sample_rate_hz=sr, stationary=stationary)
+    assert out.shape == noisy.shape and out.dtype == np.float32
+    assert snr_db(clean, out) > before + 1.5
+
+
+def test_stationary_gate_does_not_eat_a_voice_without_pauses() -> None:
+    # voiced throughout: the quietest frames hold voice, so the stationary noise estimate
+    # would be wrong; the gate must fall back and not make things worse
+    sr = 16000
+    f0 = f0_vibrato(center_hz=220.0, depth_cents=40.0, rate_hz=5.5, duration_s=2.0, sample_rate_hz=sr)
+    clean = harmonic_voice(f0, sample_rate_hz=sr).audio
+    power = float(np.mean(clean.astype(np.float64) ** 2))
+    noisy = clean + noise(duration_s=2.0, sample_rate_hz=sr, amplitude=np.sqrt(power / 10), seed=4)
+    assert snr_db(clean, spectral_gate(noisy, sample_rate_hz=sr, stationary=True)) > snr_db(clean, noisy)
+
+
+def test_strength_zero_changes_nothing() -> None:
+    _, noisy = _noisy_phrase(16000, 10.0)
+    out = spectral_gate(noisy, sample_rate_hz=16000, strength=0.0)
+    assert np.array_equal(out, noisy)
+
+
+@pytest.mark.parametrize("stationary", [True, False])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: silence(duration_s=1.0, sample_rate_hz=16000),
+        lambda: noise(duration_s=1.0, sample_rate_hz=16000, amplitude=1e-9),
+        lambda: np.array([0.3], np.float32),
+        lambda: np.zeros(0, np.float32),
+        lambda: noise(duration_s=0.1, sample_rate_hz=16000),
+    ],
+    ids=["digital_silence", "1e-9_noise", "one_sample", "empty", "100ms"],
+)
+def test_edge_inputs_stay_finite_and_keep_their_length(stationary: bool, make) -> None:  # type: ignore[no-untyped-def]
+    y = make()
+    out = denoise(y, sample_rate_hz=16000, stationary=stationary)
+    assert out.shape == y.shape and out.dtype == np.float32 and np.isfinite(out).all()
+    gated = spectral_gate(y, sample_rate_hz=16000, stationary=stationary)
+    assert np.array_equal(gated, y)  # too quiet or too short to gate: unchanged
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    sr=st.integers(8000, 96000), n=st.integers(0, 40001), level=st.floats(1e-12, 1.0), seed=st.integers(0, 99)
+)
+def test_denoise_never_returns_nan(sr: int, n: int, level: float, seed: int) -> None:
+    y = (level * np.random.default_rng(seed).standard_normal(n)).astype(np.float32)
+    for stationary in (True, False):
+        out = denoise(y, sample_rate_hz=sr, stationary=stationary)
+        assert out.shape == (n,) and np.isfinite(out).all()
+
+
+def test_real_recording_keeps_its_length_and_voice() -> None:
+    path = DATA / "singing" / "sms_tools" / "soprano-E4.wav"
+    if not path.exists():
+        pytest.skip("shared test data not available")
+    y, sr = sf.read(path, dtype="float32")
+    out = denoise(y, sample_rate_hz=sr)
+    assert out.shape == y.shape and np.isfinite(out).all()
+    # a clean sustained note: gating must keep nearly all of its energy
+    assert np.sum(out.astype(np.float64) ** 2) > 0.8 * np.sum(y.astype(np.float64) ** 2)
+
+
+def test_bad_parameters_raise_config_errors() -> None:
+    y = np.zeros(100, np.float32)
+    with pytest.raises(ConfigError, match="highpass_hz"):
+        highpass(y, sample_rate_hz=16000, cutoff_hz=9000.0)
+    with pytest.raises(ConfigError, match="highpass_order"):
+        highpass(y, sample_rate_hz=16000, order=0)
+    with pytest.raises(ConfigError, match="strength"):
+        spectral_gate(y, sample_rate_hz=16000, strength=1.5)
+    with pytest.raises(NonFiniteAudioError, match="NaN"):
+        denoise(np.array([np.inf], np.float32), sample_rate_hz=16000)
