@@ -114,6 +114,7 @@ class SourceOutcome:
     timings: dict[str, float] = field(default_factory=dict)
     computed: bool = False
     objects: list[str] = field(default_factory=list)
+    runs: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -125,6 +126,7 @@ class ItemOutcome:
     timings: dict[str, float] = field(default_factory=dict)
     computed: bool = False
     objects: list[str] = field(default_factory=list)
+    runs: dict[str, int] = field(default_factory=dict)
 
 
 def _record(
@@ -221,6 +223,7 @@ def run_source(
             load_obj = store.put(plan.load_key, {"audio": loaded.samples}, meta)
             del loaded
         out.timings["load"] = time.perf_counter() - t0
+        out.runs["load"] = 1
         out.computed = True
 
     meta = load_obj.meta
@@ -268,6 +271,7 @@ def run_source(
             smeta = _slice_whole(n, sr, cfg)
         slice_obj = store.put(plan.slice_key, {}, smeta)
         out.timings["slice"] = time.perf_counter() - t0
+        out.runs["slice"] = 1
         out.computed = True
 
     smeta = slice_obj.meta
@@ -365,6 +369,7 @@ def run_item(
         - {plan.segment_key}
     )
     timings: dict[str, float] = defaultdict(float)
+    runs: Counter[str] = Counter()
     cache: dict[str, npt.NDArray[np.float32]] = {}
 
     def audio_ref(key: str) -> dict[str, Any]:
@@ -392,6 +397,7 @@ def run_item(
                 t0 = time.perf_counter()
                 y = make()
                 timings[stage] += time.perf_counter() - t0
+                runs[stage] += 1
                 store.put(key, {"audio": y}, {"n_samples": int(y.size)})
                 out.computed = True
         cache[key] = y
@@ -404,6 +410,7 @@ def run_item(
         t0 = time.perf_counter()
         arrays = make()
         timings[stage] += time.perf_counter() - t0
+        runs[stage] += 1
         store.put(key, arrays, {})
         out.computed = True
         return arrays
@@ -453,6 +460,7 @@ def run_item(
                 flags, error = validate_item(y, feats, cfg)
                 metrics = item_metrics(y, feats, cfg)
                 timings["validate"] += time.perf_counter() - t0
+                runs["validate"] += 1
                 rmeta = {
                     "flags": flags,
                     "error": error,
@@ -512,6 +520,7 @@ def run_item(
                 "n_frames": rmeta["n_frames"],
             }
     out.timings = dict(timings)
+    out.runs = dict(runs)
     return out
 
 
@@ -572,6 +581,7 @@ class BuildReport:
     source_seconds: float
     computed: bool
     previous_version: str | None = None
+    stage_runs: dict[str, int] = field(default_factory=dict)
 
     @property
     def items(self) -> list[dict[str, Any]]:
@@ -721,6 +731,7 @@ def build(
             )
         memo = FileHashMemo(out_p / "filehashes.json")
         stage_seconds: dict[str, float] = defaultdict(float)
+        stage_runs: Counter[str] = Counter()
         computed = False
         ui = BuildProgress(enabled=progress, console=console)
         with ui:
@@ -775,6 +786,7 @@ def build(
                 computed |= so.computed
                 for k, v in so.timings.items():
                     stage_seconds[k] += v
+                stage_runs.update(so.runs)
                 src_secs[so.speaker] += so.source_seconds
 
             item_outcomes: list[ItemOutcome] = []
@@ -800,6 +812,7 @@ def build(
                 computed |= io.computed
                 for k, v in io.timings.items():
                     stage_seconds[k] += v
+                stage_runs.update(io.runs)
 
             records.sort(key=lambda r: (r["id"], r["kind"]))
             t0 = time.perf_counter()
@@ -819,6 +832,7 @@ def build(
         source_seconds=float(sum(src_secs.values())),
         computed=computed,
         previous_version=prev,
+        stage_runs=dict(stage_runs),
     )
     report._source_seconds_by_speaker = dict(src_secs)
     return report

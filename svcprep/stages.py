@@ -188,7 +188,14 @@ def run_augment(y: FloatArray, variant: Variant, cfg: BuildConfig) -> FloatArray
             f0_ceil_hz=cfg.f0.f0_ceil_hz,
         )
     else:
-        out = augment.time_stretch(y, sample_rate_hz=sr, rate=variant.value, method=method)
+        out = augment.time_stretch(
+            y,
+            sample_rate_hz=sr,
+            rate=variant.value,
+            method=method,
+            f0_floor_hz=cfg.f0.f0_floor_hz,
+            f0_ceil_hz=cfg.f0.f0_ceil_hz,
+        )
     return np.asarray(out, dtype=np.float32)
 
 

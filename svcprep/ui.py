@@ -119,12 +119,14 @@ def print_summary(report: BuildReport, console: Console, *, max_rows: int = 15) 
     if report.stage_seconds and report.computed:
         st = Table(title="time per stage (summed over workers)", title_justify="left")
         st.add_column("stage")
+        st.add_column("runs", justify="right")
         st.add_column("seconds", justify="right")
         st.add_column("x real time", justify="right")
         audio_s = report.source_seconds
         for stage, secs in report.stage_seconds.items():
             rtf = f"{audio_s / secs:.1f}" if secs > 0 and audio_s > 0 else "-"
-            st.add_row(stage, f"{secs:.2f}", rtf)
+            runs = report.stage_runs.get(stage)
+            st.add_row(stage, "-" if runs is None else str(runs), f"{secs:.2f}", rtf)
         console.print(st)
 
     flags = report.flag_counts()

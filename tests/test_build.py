@@ -18,7 +18,7 @@ import svcprep
 from svcprep.cli import main
 from svcprep.dsp.frames import num_frames
 from svcprep.store.lock import BuildLock
-from svcprep.testing import sing_phrase, tone
+from svcprep.testing import harmonic_voice, sing_phrase
 
 FAST = ["--set", "denoise.spectral_gating=false", "--no-progress", "-q"]
 MANIFEST_FIELDS = {
@@ -199,7 +199,7 @@ def test_config_command_prints_loadable_toml(tmp_path, capsys) -> None:
 def test_slicing_off_and_augment_variants(tmp_path) -> None:
     raw = tmp_path / "raw"
     raw.mkdir()
-    y = tone(220.0, duration_s=2.5, sample_rate_hz=22050, amplitude=0.3)
+    y = harmonic_voice(np.full(round(2.5 * 22050), 220.0), sample_rate_hz=22050).audio
     sf.write(raw / "note.wav", y, 22050)  # a file directly in raw/: speaker = folder name
     out = tmp_path / "out"
     code = main(

@@ -1,0 +1,200 @@
+"""The store: stage-level cache reuse, versions, shards readable by numpy alone, crash safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import svcprep
+from svcprep.errors import StoreError
+from svcprep.store.keys import FileHashMemo, stage_key
+from svcprep.testing import sing_phrase
+from tests.test_build import tree_digest
+
+BASE = ["denoise.spectral_gating=false", "f0.method=dio", "slice.min_segment_s=1.0"]
+
+
+def _cfg(*extra: str) -> svcprep.BuildConfig:
+    return svcprep.load_config(overrides=[*BASE, *extra])
+
+
+def _write_song(path: Path, seed: int, sr: int = 22050) -> None:
+    rng = np.random.default_rng(seed)
+    notes = tuple(float(x) for x in rng.uniform(150, 400, size=4))
+    v = sing_phrase(sample_rate_hz=sr, notes_hz=notes, note_s=0.6, pause_s=0.5, seed=seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, v.audio, sr)
+
+
+def _raw(root: Path, n: int = 4) -> Path:
+    for i in range(n):
+        _write_song(root / f"spk{i % 2}" / f"song{i}.wav", seed=i + 1)
+    return root
+
+
+def test_stage_keys_depend_on_what_matters_only() -> None:
+    k = stage_key("mel", version=1, config={"n_mels": 128}, upstream="abc", libraries=["numpy"])
+    assert k == stage_key("mel", version=1, config={"n_mels": 128}, upstream="abc", libraries=["numpy"])
+    assert k != stage_key("mel", version=2, config={"n_mels": 128}, upstream="abc", libraries=["numpy"])
+    assert k != stage_key("mel", version=1, config={"n_mels": 80}, upstream="abc", libraries=["numpy"])
+    assert k != stage_key("mel", version=1, config={"n_mels": 128}, upstream="abd", libraries=["numpy"])
+    # jobs and shard sizes never enter keys
+    a = svcprep.build  # noqa: F841  (import side effects only)
+    c1 = _cfg()
+    c2 = _cfg("store.shard_size_mb=1", "load.block_frames=8192", "f0.chunk_s=10")
+    from svcprep.pipeline import key_for
+
+    for stage in ("load", "slice", "denoise", "f0", "mel", "volume"):
+        assert key_for(c1, stage, "up") == key_for(c2, stage, "up"), stage
+
+
+def test_file_hash_memo_rereads_only_changed_files(tmp_path) -> None:
+    f = tmp_path / "a.bin"
+    f.write_bytes(b"1234")
+    memo = FileHashMemo(tmp_path / "memo.json")
+    d1 = memo.digest(f)
+    memo.save()
+    memo2 = FileHashMemo(tmp_path / "memo.json")
+    assert memo2.lookup(f) == d1
+    f.write_bytes(b"12345")
+    assert memo2.lookup(f) is None
+    assert memo2.digest(f) != d1
+
+
+def test_changing_only_mel_recomputes_only_mel(tmp_path) -> None:
+    raw, out = _raw(tmp_path / "raw"), tmp_path / "out"
+    r1 = svcprep.build(raw, out, _cfg(), jobs=2)
+    assert r1.published and r1.stage_runs["load"] == 4
+    n_items = len(r1.items)
+    r2 = svcprep.build(raw, out, _cfg("mel.n_mels=80"), jobs=2)
+    assert r2.published
+    assert set(r2.stage_runs) == {"mel", "validate"}
+    assert r2.stage_runs["mel"] == n_items
+    assert svcprep.open(out)[0]["mel"].shape[1] == 80
+    assert svcprep.open(out, version=r1.version)[0]["mel"].shape[1] == 128
+
+
+def test_changing_the_denoiser_recomputes_denoise_and_after_only(tmp_path) -> None:
+    raw, out = _raw(tmp_path / "raw"), tmp_path / "out"
+    svcprep.build(raw, out, _cfg(), jobs=2)
+    r = svcprep.build(raw, out, _cfg("denoise.highpass_hz=60"), jobs=2)
+    assert "load" not in r.stage_runs and "slice" not in r.stage_runs
+    n = len(r.items)
+    assert r.stage_runs["denoise"] == r.stage_runs["f0"] == r.stage_runs["mel"] == r.stage_runs["volume"] == n
+
+
+def test_adding_changing_removing_one_input_touches_only_it(tmp_path) -> None:
+    raw, out = _raw(tmp_path / "raw"), tmp_path / "out"
+    r1 = svcprep.build(raw, out, _cfg("store.shard_size_mb=0.2"), jobs=2)
+    _write_song(raw / "spk0" / "new.wav", seed=99)
+    r2 = svcprep.build(raw, out, _cfg("store.shard_size_mb=0.2"), jobs=2)
+    assert r2.stage_runs["load"] == 1
+    new_items = [r for r in r2.items if r["source"] == "spk0/new.wav"]
+    assert r2.stage_runs["f0"] == len(new_items) > 0
+    v1, v2 = (json.loads((out / "versions" / f"{v}.json").read_text()) for v in (r1.version, r2.version))
+    assert len(set(v1["shards"]) & set(v2["shards"])) >= 1, "versions must share unchanged shards"
+    (raw / "spk0" / "new.wav").unlink()
+    r3 = svcprep.build(raw, out, _cfg("store.shard_size_mb=0.2"), jobs=2)
+    assert not r3.stage_runs.get("load") and r3.published
+    assert sorted(r["id"] for r in r3.items) == sorted(r["id"] for r in r1.items)
+
+
+def test_shards_are_plain_numpy_without_pickle(tmp_path) -> None:
+    raw, out = _raw(tmp_path / "raw", 2), tmp_path / "out"
+    svcprep.build(raw, out, _cfg(), jobs=1)
+    ds = svcprep.open(out)
+    for shard in (out / "shards").iterdir():
+        index = json.loads((shard / "index.json").read_text())
+        arrays = {p.stem: np.load(p, mmap_mode="r", allow_pickle=False) for p in shard.glob("*.npy")}
+        assert set(arrays) == {"audio", "f0", "uv", "coarse_f0", "mel", "volume"}
+        for e in index["items"]:
+            a0, a1 = e["audio"]
+            f0, f1 = e["frames"]
+            item = ds[e["id"]]
+            np.testing.assert_array_equal(arrays["audio"][a0:a1], item["audio"])
+            np.testing.assert_array_equal(arrays["mel"][f0:f1], item["mel"])
+            np.testing.assert_array_equal(arrays["f0"][f0:f1], item["f0"])
+    for p in out.rglob("*"):
+        assert p.suffix not in (".pkl", ".pickle", ".pt")
+
+
+def test_open_errors_are_clear(tmp_path) -> None:
+    with pytest.raises(StoreError, match="no built dataset"):
+        svcprep.open(tmp_path)
+    with pytest.raises(StoreError, match="not a folder"):
+        svcprep.open(tmp_path / "missing")
+
+
+def _run_build(raw: Path, out: Path) -> subprocess.Popen[bytes]:
+    args = [
+        sys.executable,
+        "-m",
+        "svcprep.cli",
+        "build",
+        str(raw),
+        str(out),
+        "-j",
+        "1",
+        "--no-progress",
+        "-q",
+    ]
+    for b in BASE:
+        args += ["--set", b]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+@pytest.mark.slow
+def test_sigkill_at_any_moment_then_resume_gives_the_same_result(tmp_path) -> None:
+    raw = _raw(tmp_path / "raw", 4)
+    ref = tmp_path / "ref"
+    p = _run_build(raw, ref)
+    assert p.wait(timeout=300) == 0
+    out = tmp_path / "out"
+    kills = 0
+    for delay in (0.3, 0.8, 1.3, 1.8, 2.5, 3.5):
+        p = _run_build(raw, out)
+        time.sleep(delay)
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGKILL)
+            kills += 1
+        p.wait(timeout=300)
+        # readers never see a partial version: either none yet, or a complete one
+        if (out / "LATEST").exists():
+            ds = svcprep.open(out)
+            for item in ds:
+                assert item["mel"].shape[0] == item["f0"].shape[0]
+    assert kills >= 3, "the build finished too fast to be killed mid-way"
+    p = _run_build(raw, out)
+    assert p.wait(timeout=300) == 0
+    assert (out / "manifest.jsonl").read_bytes() == (ref / "manifest.jsonl").read_bytes()
+    assert tree_digest(out / "shards") == tree_digest(ref / "shards")
+    assert not [q for q in out.rglob(".tmp-*")], "stale temporaries must be swept"
+
+
+def test_full_disk_gives_a_clear_error_and_keeps_the_previous_version(tmp_path) -> None:
+    raw, out = _raw(tmp_path / "raw", 2), tmp_path / "out"
+    r1 = svcprep.build(raw, out, _cfg(), jobs=1)
+    code = f"""
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))
+from svcprep.cli import main
+sys.exit(main(["build", {str(raw)!r}, {str(out)!r}, "-j", "1", "--no-progress",
+               {", ".join(repr(x) for b in BASE for x in ("--set", b))}, "--set", "mel.n_mels=64"]))
+"""
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert res.returncode == 2, res.stderr
+    assert "cannot write to the output folder" in res.stderr and "previously published version" in res.stderr
+    ds = svcprep.open(out)
+    assert ds.version == r1.version and ds[0]["mel"].shape[1] == 128
