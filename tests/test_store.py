@@ -47,8 +47,7 @@ def test_stage_keys_depend_on_what_matters_only() -> None:
     assert k != stage_key("mel", version=2, config={"n_mels": 128}, upstream="abc", libraries=["numpy"])
     assert k != stage_key("mel", version=1, config={"n_mels": 80}, upstream="abc", libraries=["numpy"])
     assert k != stage_key("mel", version=1, config={"n_mels": 128}, upstream="abd", libraries=["numpy"])
-    # jobs and shard sizes never enter keys
-    a = svcprep.build  # noqa: F841  (import side effects only)
+    # block sizes, shard sizes and chunking never enter keys
     c1 = _cfg()
     c2 = _cfg("store.shard_size_mb=1", "load.block_frames=8192", "f0.chunk_s=10")
     from svcprep.pipeline import key_for

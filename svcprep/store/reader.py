@@ -6,7 +6,7 @@ rate, the frame grid and the index of every item into the memory-mapped shards.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, overload
 
@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from svcprep.errors import StoreError
 from svcprep.store.shards import FRAME_ARRAYS
+from svcprep.store.splits import Split, split_records
 from svcprep.store.versions import read_manifest, read_version
 
 __all__ = ["ARRAY_NAMES", "Dataset", "open_dataset"]
@@ -81,6 +82,34 @@ class Dataset(Sequence[dict[str, Any]]):
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # memory maps are reopened in the receiving process (DataLoader workers)
+        state = dict(self.__dict__)
+        state["_shards"] = {}
+        return state
+
+    def split(
+        self,
+        *,
+        val_items_per_speaker: int = 2,
+        val_fraction: float | None = None,
+        seed: int = 0,
+        exclude_flags: Iterable[str] | None = None,
+        include_flags: Iterable[str] = (),
+    ) -> Split:
+        """Deterministic train/validation split by speaker; flagged items are left out by default.
+
+        See :func:`svcprep.store.splits.split_records` for the parameters.
+        """
+        return split_records(
+            self.manifest,
+            val_items_per_speaker=val_items_per_speaker,
+            val_fraction=val_fraction,
+            seed=seed,
+            exclude_flags=exclude_flags,
+            include_flags=include_flags,
+        )
 
     def _shard(self, sid: str) -> dict[str, np.memmap[Any, Any]]:
         arrays = self._shards.get(sid)
