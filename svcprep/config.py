@@ -246,6 +246,9 @@ class MelConfig(_Frozen):
         description="`center`: n_fft//2 both sides; `vits`: (n_fft-hop)/2 both sides; `nsf_hifigan`: "
         "(win-hop)//2 left, right as in nvSTFT; `diffsinger`: (win-hop)//2, (win-hop+1)//2.",
     )
+    pad_mode: Literal["reflect", "constant"] = Field(
+        "reflect", description="How the edges are padded (reflect falls back to zeros on clips too short to reflect)."
+    )
 
     @model_validator(mode="after")
     def _sizes(self) -> MelConfig:

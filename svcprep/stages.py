@@ -249,6 +249,7 @@ def run_mel(y: FloatArray, cfg: BuildConfig) -> npt.NDArray[np.float32]:
         fmin_hz=m.fmin_hz,
         fmax_hz=m.fmax_hz,
         padding=m.padding,
+        pad_mode=m.pad_mode,
         magnitude_eps=m.magnitude_eps,
         log_floor=m.log_floor,
         log_base=m.log_base,
