@@ -42,7 +42,7 @@ __all__ = [
     "output_config",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 
 def _no_key(**kwargs: Any) -> Any:

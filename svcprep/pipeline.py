@@ -193,7 +193,7 @@ def run_source(
     src = plan.source
     sr = cfg.load.sample_rate_hz
     out = SourceOutcome(rel=src.rel, speaker=src.speaker, objects=[plan.load_key, plan.slice_key])
-    base = {"source": src.rel, "speaker": src.speaker}
+    base: dict[str, Any] = {"source": src.rel, "speaker": src.speaker}
 
     load_obj = store.get(plan.load_key)
     if load_obj is None:
@@ -215,18 +215,18 @@ def run_source(
         except AudioDecodeError as err:
             load_obj = store.put(plan.load_key, {}, {"error": str(err), "reason": err.reason})
         else:
-            meta = {
+            load_meta = {
                 "n_samples": int(loaded.samples.size),
                 "flags": sorted(loaded.flags),
                 "metrics": {k: round(float(v), 6) for k, v in loaded.metrics.items()},
             }
-            load_obj = store.put(plan.load_key, {"audio": loaded.samples}, meta)
+            load_obj = store.put(plan.load_key, {"audio": loaded.samples}, load_meta)
             del loaded
         out.timings["load"] = time.perf_counter() - t0
         out.runs["load"] = 1
         out.computed = True
 
-    meta = load_obj.meta
+    meta: dict[str, Any] = load_obj.meta
     if "error" in meta:
         out.records.append(
             _record(
@@ -274,7 +274,7 @@ def run_source(
         out.runs["slice"] = 1
         out.computed = True
 
-    smeta = slice_obj.meta
+    smeta = dict(slice_obj.meta)
     if n == 0 or smeta["silent"]:
         what = "no samples" if n == 0 else "digital silence or no signal above the silence threshold"
         out.records.append(
@@ -350,6 +350,114 @@ def item_keys(plan: ItemPlan, cfg: BuildConfig) -> tuple[str, str, list[tuple[Va
     return lk, dk, out
 
 
+class _ItemRun:
+    """Computes (or reads from the cache) the stage outputs of one segment and its variants."""
+
+    def __init__(self, plan: ItemPlan, cfg: BuildConfig, store: ObjectStore) -> None:
+        self.plan, self.cfg, self.store = plan, cfg, store
+        self.lk, self.dk, self.per_variant = item_keys(plan, cfg)
+        self.timings: dict[str, float] = defaultdict(float)
+        self.runs: Counter[str] = Counter()
+        self.computed = False
+        self._audio: dict[str, npt.NDArray[np.float32]] = {}
+
+    def _compute(self, stage: str, make: Callable[[], T]) -> T:
+        t0 = time.perf_counter()
+        value = make()
+        self.timings[stage] += time.perf_counter() - t0
+        self.runs[stage] += 1
+        self.computed = True
+        return value
+
+    def _cached_audio(
+        self, key: str, stage: str, make: Callable[[], npt.NDArray[np.float32]]
+    ) -> npt.NDArray[np.float32]:
+        if key not in self._audio:
+            obj = self.store.get(key)
+            if obj is not None:
+                self._audio[key] = obj.array("audio")
+            else:
+                y = self._compute(stage, make)
+                self.store.put(key, {"audio": y}, {"n_samples": int(y.size)})
+                self._audio[key] = y
+        return self._audio[key]
+
+    def segment(self) -> npt.NDArray[np.float32]:
+        """The segment's samples, read from the source's decoded audio."""
+        p = self.plan
+        if p.segment_key not in self._audio:
+            obj = self.store.get(p.load_key)
+            if obj is None:
+                raise StoreError(f"cache object {p.load_key} of {p.source_rel} vanished during the build")
+            self._audio[p.segment_key] = np.array(obj.array("audio", mmap=True)[p.start : p.end], np.float32)
+        return self._audio[p.segment_key]
+
+    def leveled(self) -> npt.NDArray[np.float32]:
+        """After the loudness stage (the segment itself when it is off)."""
+        if self.lk == self.plan.segment_key:
+            return self.segment()
+        return self._cached_audio(self.lk, "loudness", lambda: run_loudness(self.segment(), self.cfg)[0])
+
+    def clean(self) -> npt.NDArray[np.float32]:
+        """After the denoise stage."""
+        if self.dk == self.lk:
+            return self.leveled()
+        return self._cached_audio(self.dk, "denoise", lambda: run_denoise(self.leveled(), self.cfg))
+
+    def audio(self, variant: Variant | None, key: str) -> npt.NDArray[np.float32]:
+        """The audio an item's features are computed on (its variant, when it is one)."""
+        if variant is None:
+            return self.clean()
+        return self._cached_audio(key, "augment", lambda: run_augment(self.clean(), variant, self.cfg))
+
+    def feature(
+        self, key: str, stage: str, make: Callable[[], dict[str, npt.NDArray[Any]]]
+    ) -> dict[str, npt.NDArray[Any]]:
+        obj = self.store.get(key)
+        if obj is not None:
+            return {n: obj.array(n) for n in obj.array_names}
+        arrays = self._compute(stage, make)
+        self.store.put(key, arrays, {})
+        return arrays
+
+    def record_meta(self, variant: Variant | None, keys: _Keys) -> dict[str, Any]:
+        """Validation result, metrics and sizes of one item (cached under the record key)."""
+        obj = self.store.get(keys.record)
+        if obj is not None:
+            return obj.meta
+        cfg = self.cfg
+        try:
+            y = self.audio(variant, keys.audio)
+            feats: dict[str, npt.NDArray[Any]] = dict(self.feature(keys.f0, "f0", lambda: run_f0(y, cfg)))
+            feats["mel"] = self.feature(keys.mel, "mel", lambda: {"mel": run_mel(y, cfg)})["mel"]
+            feats["volume"] = self.feature(keys.volume, "volume", lambda: {"volume": run_volume(y, cfg)})[
+                "volume"
+            ]
+            flags, error = self._compute("validate", lambda: validate_item(y, feats, cfg))
+            meta: dict[str, Any] = {
+                "flags": flags,
+                "error": error,
+                "metrics": item_metrics(y, feats, cfg),
+                "n_samples": int(y.size),
+                "n_frames": int(item_frames(y.size, cfg)),
+            }
+        except StoreError:
+            raise  # the output folder is broken: stop, do not blame the item
+        except Exception as err:  # fail the item, never the run (and retry it next build)
+            tb = traceback.extract_tb(err.__traceback__)
+            where = f" ({Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
+            return {
+                "flags": ["processing_error"],
+                "error": f"{type(err).__name__}: {err}{where}",
+                "metrics": {},
+                "n_samples": 0,
+                "n_frames": 0,
+            }
+        self.store.put(keys.record, {}, meta)
+        self.computed = True
+        return meta
+
+
 def run_item(
     plan: ItemPlan, cfg: BuildConfig, objects_root: str, *, compute: bool = True
 ) -> ItemOutcome | None:
@@ -358,169 +466,60 @@ def run_item(
     With ``compute=False`` returns None unless every output is already stored.
     """
     store = ObjectStore(Path(objects_root))
-    sr = cfg.load.sample_rate_hz
-    lk, dk, per_variant = item_keys(plan, cfg)
-    if not compute and not all(store.has(keys.record) for _, keys in per_variant):
+    run = _ItemRun(plan, cfg, store)
+    if not compute and not all(store.has(keys.record) for _, keys in run.per_variant):
         return None
+    sr = cfg.load.sample_rate_hz
     out = ItemOutcome()
     out.objects = sorted(
-        {k for k in (lk, dk) if k != plan.segment_key}
-        | {k for _, keys in per_variant for k in (keys.audio, keys.f0, keys.mel, keys.volume, keys.record)}
+        (
+            {run.lk, run.dk}
+            | {k for _, ks in run.per_variant for k in (ks.audio, ks.f0, ks.mel, ks.volume, ks.record)}
+        )
         - {plan.segment_key}
     )
-    timings: dict[str, float] = defaultdict(float)
-    runs: Counter[str] = Counter()
-    cache: dict[str, npt.NDArray[np.float32]] = {}
-
-    def audio_ref(key: str) -> dict[str, Any]:
-        if key == plan.segment_key:
-            return {"key": plan.load_key, "start": plan.start, "end": plan.end}
-        return {"key": key, "start": None, "end": None}
-
-    def get_audio(
-        key: str, make: Callable[[], npt.NDArray[np.float32]], stage: str
-    ) -> npt.NDArray[np.float32]:
-        if key in cache:
-            return cache[key]
-        if key == plan.segment_key:
-            obj = store.get(plan.load_key)
-            if obj is None:
-                raise StoreError(
-                    f"cache object {plan.load_key} of {plan.source_rel} vanished during the build"
-                )
-            y = np.array(obj.array("audio", mmap=True)[plan.start : plan.end], dtype=np.float32)
-        else:
-            obj = store.get(key)
-            if obj is not None:
-                y = obj.array("audio")
-            else:
-                t0 = time.perf_counter()
-                y = make()
-                timings[stage] += time.perf_counter() - t0
-                runs[stage] += 1
-                store.put(key, {"audio": y}, {"n_samples": int(y.size)})
-                out.computed = True
-        cache[key] = y
-        return y
-
-    def get_feature(key: str, make: Callable[[], dict[str, npt.NDArray[Any]]], stage: str) -> dict[str, Any]:
-        obj = store.get(key)
-        if obj is not None:
-            return {n: obj.array(n) for n in obj.array_names}
-        t0 = time.perf_counter()
-        arrays = make()
-        timings[stage] += time.perf_counter() - t0
-        runs[stage] += 1
-        store.put(key, arrays, {})
-        out.computed = True
-        return arrays
-
-    seg_s = (plan.end - plan.start) / sr
-    common = {
-        "source": plan.source_rel,
-        "speaker": plan.speaker,
-        "start_s": plan.start / sr,
-        "end_s": plan.end / sr,
-    }
-    for variant, keys in per_variant:
+    for variant, keys in run.per_variant:
         item_id = plan.item_id + (variant.suffix if variant else "")
-        variant_of = plan.item_id if variant else None
-        rec_obj = store.get(keys.record)
-        if rec_obj is None:
-            try:
-
-                def base_audio() -> npt.NDArray[np.float32]:
-                    return get_audio(plan.segment_key, lambda: np.zeros(0, np.float32), "load")
-
-                def loud_audio() -> npt.NDArray[np.float32]:
-                    gain: dict[str, float] = {}
-
-                    def make() -> npt.NDArray[np.float32]:
-                        y, g = run_loudness(base_audio(), cfg)
-                        gain.update(g)
-                        return y
-
-                    return get_audio(lk, make, "loudness")
-
-                def clean_audio() -> npt.NDArray[np.float32]:
-                    return get_audio(dk, lambda: run_denoise(loud_audio(), cfg), "denoise")
-
-                v = variant
-                if v is None:
-                    y = clean_audio()
-                else:
-                    y = get_audio(keys.audio, lambda v=v: run_augment(clean_audio(), v, cfg), "augment")
-                feats: dict[str, Any] = {}
-                feats.update(get_feature(keys.f0, lambda y=y: run_f0(y, cfg), "f0"))
-                feats["mel"] = get_feature(keys.mel, lambda y=y: {"mel": run_mel(y, cfg)}, "mel")["mel"]
-                feats["volume"] = get_feature(
-                    keys.volume, lambda y=y: {"volume": run_volume(y, cfg)}, "volume"
-                )["volume"]
-                t0 = time.perf_counter()
-                flags, error = validate_item(y, feats, cfg)
-                metrics = item_metrics(y, feats, cfg)
-                timings["validate"] += time.perf_counter() - t0
-                runs["validate"] += 1
-                rmeta = {
-                    "flags": flags,
-                    "error": error,
-                    "metrics": metrics,
-                    "n_samples": int(y.size),
-                    "n_frames": int(item_frames(y.size, cfg)),
-                }
-            except StoreError:
-                raise  # the output folder is broken: stop, do not blame the item
-            except Exception as err:  # fail the item, never the run
-                tb = traceback.extract_tb(err.__traceback__)
-                where = f" ({Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
-                rmeta = {
-                    "flags": ["processing_error"],
-                    "error": f"{type(err).__name__}: {err}{where}",
-                    "metrics": {},
-                    "n_samples": 0,
-                    "n_frames": 0,
-                    "transient": True,
-                }
-            if not rmeta.get("transient"):
-                store.put(keys.record, {}, rmeta)
-                out.computed = True
-        else:
-            rmeta = rec_obj.meta
-        status = "error" if rmeta["error"] else "ok"
-        metrics = {**plan.source_metrics, **rmeta["metrics"]}
-        dur = rmeta["n_samples"] / sr if status == "ok" else seg_s
-        extra: dict[str, Any] = {
-            "variant": variant.describe() if variant else None,
-            "sample_rate_hz": sr,
-            "n_samples": rmeta["n_samples"],
-            "n_frames": rmeta["n_frames"],
-        }
+        meta = run.record_meta(variant, keys)
+        ok = not meta["error"]
         out.records.append(
             _record(
                 id=item_id,
                 kind="item",
-                status=status,
-                error=rmeta["error"],
-                flags=[*plan.source_flags, *rmeta["flags"]],
-                metrics=metrics,
-                duration_s=dur,
-                variant_of=variant_of,
-                **common,
-                **extra,
+                source=plan.source_rel,
+                speaker=plan.speaker,
+                status="ok" if ok else "error",
+                error=meta["error"],
+                flags=[*plan.source_flags, *meta["flags"]],
+                metrics={**plan.source_metrics, **meta["metrics"]},
+                start_s=plan.start / sr,
+                end_s=plan.end / sr,
+                duration_s=(meta["n_samples"] if ok else plan.end - plan.start) / sr,
+                variant_of=plan.item_id if variant else None,
+                variant=variant.describe() if variant else None,
+                sample_rate_hz=sr,
+                n_samples=meta["n_samples"],
+                n_frames=meta["n_frames"],
             )
         )
-        if status == "ok":
+        if ok:
+            audio = (
+                {"key": plan.load_key, "start": plan.start, "end": plan.end}
+                if keys.audio == plan.segment_key
+                else {"key": keys.audio, "start": None, "end": None}
+            )
             out.arrays[item_id] = {
-                "audio": audio_ref(keys.audio),
+                "audio": audio,
                 "f0": keys.f0,
                 "mel": keys.mel,
                 "volume": keys.volume,
                 "key": keys.record,
-                "n_samples": rmeta["n_samples"],
-                "n_frames": rmeta["n_frames"],
+                "n_samples": meta["n_samples"],
+                "n_frames": meta["n_frames"],
             }
-    out.timings = dict(timings)
-    out.runs = dict(runs)
+    out.timings = dict(run.timings)
+    out.runs = dict(run.runs)
+    out.computed = run.computed
     return out
 
 
@@ -547,6 +546,11 @@ def _parallel_map(fn: Callable[[T], R], tasks: list[T], jobs: int, on_done: Call
         results: Iterator[R] = runner(delayed(fn)(t) for t in tasks)
         for r in results:
             on_done(r)
+
+
+def _collect(results: list[R], result: R, ui: Any, task: Any) -> None:
+    results.append(result)
+    ui.advance(task)
 
 
 def _src_task(args: tuple[SourcePlan, BuildConfig, str]) -> SourceOutcome:
@@ -774,7 +778,7 @@ def build(
                 _src_task,
                 [(p, cfg, objects_root) for p in todo_src],
                 n_jobs,
-                lambda r: (src_outcomes.append(r), ui.advance(task_src)),
+                lambda r: _collect(src_outcomes, r, ui, task_src),
             )
             item_plans: list[ItemPlan] = []
             src_secs: dict[str, float] = defaultdict(float)
@@ -802,7 +806,7 @@ def build(
                 _item_task,
                 [(ip, cfg, objects_root) for ip in todo_items],
                 n_jobs,
-                lambda r: (item_outcomes.append(r), ui.advance(task_items)),
+                lambda r: _collect(item_outcomes, r, ui, task_items),
             )
             arrays: dict[str, dict[str, Any]] = {}
             for io in item_outcomes:

@@ -28,7 +28,7 @@ from svcprep.store.reader import ARRAY_NAMES, Dataset
 __all__ = ["TorchDataset"]
 
 
-class TorchDataset(_TorchBase):  # type: ignore[misc]
+class TorchDataset(_TorchBase):
     """A map-style ``torch.utils.data.Dataset`` over a built svcprep dataset.
 
     Each item is a dict of tensors (``audio``, ``f0``, ``uv``, ``coarse_f0``, ``mel``,

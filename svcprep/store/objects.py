@@ -29,6 +29,7 @@ class StoredObject:
     """A stage output read back from the store: arrays (memory-mapped on demand) and metadata."""
 
     def __init__(self, folder: Path, meta: dict[str, Any]) -> None:
+        self.meta: dict[str, Any]
         self.folder = folder
         self.meta = meta
 
