@@ -190,7 +190,7 @@ class F0Config(_Frozen):
         "extractor's own decision.",
     )
     voicing_threshold: float = Field(
-        0.5,
+        0.7,
         ge=0.0,
         le=1.0,
         description="Minimum periodicity (0-1) for a frame to count as voiced (`refined`).",

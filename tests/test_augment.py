@@ -6,15 +6,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import pyworld
 import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import signal
 
+from svcprep._compat import import_pyworld
 from svcprep.dsp.augment import pitch_shift, time_stretch
 from svcprep.errors import ConfigError, NonFiniteAudioError
 from svcprep.testing import harmonic_voice, silence
+
+pyworld = import_pyworld()
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SR = 16000

@@ -22,10 +22,11 @@ from typing import Literal
 import librosa
 import numpy as np
 import numpy.typing as npt
-import pyworld
 
+from svcprep._compat import import_pyworld
 from svcprep.errors import ConfigError, NonFiniteAudioError
 
+pyworld = import_pyworld()
 __all__ = ["FRAME_PERIOD_MS", "pitch_shift", "time_stretch"]
 
 FloatArray = npt.NDArray[np.float32]
