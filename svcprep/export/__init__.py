@@ -1,0 +1,133 @@
+"""Export a built dataset into the folder layout of an SVC training framework.
+
+``export_dataset(out, "rvc", dest)`` reads the dataset built in ``out`` and writes the
+files the framework's own preprocessing would write (wavs, F0, volume, mel, file lists,
+speaker maps) into ``dest``. Every file is written under a temporary name and renamed,
+so a failed export never leaves a half-written file. Items the quality manifest flags
+are left out unless included. The returned :class:`ExportReport` lists the files, the
+items left out and why, and what the user still has to produce (content units need an
+encoder the user supplies; see :mod:`svcprep.export.content`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from svcprep.errors import ConfigError
+from svcprep.export.common import ExportItem, ExportJob, ExportReport, check_dest, frames_ok, unique_names
+from svcprep.export.content import Encoder, load_encoder
+
+__all__ = ["FRAMEWORKS", "ExportReport", "export_dataset", "load_encoder"]
+
+
+def _exporters() -> dict[str, Callable[[ExportJob], None]]:
+    from svcprep.export.ddsp import export_ddsp
+    from svcprep.export.diffsinger import export_diffsinger
+    from svcprep.export.diffsvc import export_diffsvc
+    from svcprep.export.rvc import export_rvc
+    from svcprep.export.sovits import export_sovits
+
+    return {
+        "rvc": export_rvc,
+        "sovits": export_sovits,
+        "ddsp": export_ddsp,
+        "diff-svc": export_diffsvc,
+        "diffsinger": export_diffsinger,
+    }
+
+
+#: The ``--to`` names.
+FRAMEWORKS: tuple[str, ...] = ("rvc", "sovits", "ddsp", "diff-svc", "diffsinger")
+
+
+def export_dataset(
+    out: str | Path,
+    framework: str,
+    dest: str | Path,
+    *,
+    version: str | None = None,
+    encoder: str | Encoder | None = None,
+    include_flags: Iterable[str] = (),
+    exclude_flags: Iterable[str] | None = None,
+    val_items_per_speaker: int = 2,
+    overwrite: bool = False,
+) -> ExportReport:
+    """Write the dataset built in ``out`` in ``framework``'s layout into ``dest``.
+
+    Parameters
+    ----------
+    out
+        Output folder of ``svcprep build``.
+    framework
+        One of :data:`FRAMEWORKS`: ``rvc``, ``sovits``, ``ddsp``, ``diff-svc``, ``diffsinger``.
+    dest
+        Destination folder; created if missing. It must be empty unless ``overwrite``.
+    version
+        Dataset version to export (``svcprep versions OUT``); None = the latest.
+    encoder
+        Content encoder: ``"module:function"``, a path to an ``.onnx`` model, or a callable
+        ``f(audio_16k) -> (frames, dims)``. None leaves the content-feature files to the
+        framework's own command (the report says which).
+    include_flags
+        Quality flags that do not exclude an item (e.g. ``["channel_cancellation"]``).
+    exclude_flags
+        Flags that exclude an item; None (default) = every flag.
+    val_items_per_speaker
+        Validation items per speaker (the split of :meth:`svcprep.Dataset.split`).
+    overwrite
+        Write into a non-empty ``dest``, replacing the files the export writes; other
+        files there are left alone.
+
+    Returns
+    -------
+    ExportReport
+        Files written, items exported and skipped with reasons, what is left to do.
+
+    Raises
+    ------
+    ConfigError
+        Unknown framework, a bad encoder spec, an encoder returning a wrong shape, or a
+        dataset whose frame grid does not fit the framework (the message names the preset
+        to rebuild with).
+    StoreError
+        ``out`` is not a built dataset, ``dest`` is not empty, or a write failed.
+    """
+    exporters = _exporters()
+    if framework not in exporters:
+        raise ConfigError(f"unknown framework {framework!r}: use one of {', '.join(FRAMEWORKS)}")
+    if (
+        isinstance(val_items_per_speaker, bool)
+        or not isinstance(val_items_per_speaker, int)
+        or (val_items_per_speaker < 0)
+    ):
+        raise ConfigError(f"val_items_per_speaker={val_items_per_speaker!r} must be a whole number >= 0")
+    enc = load_encoder(encoder) if encoder is not None else None
+    from svcprep.store.reader import open_dataset
+
+    ds = open_dataset(out, version)
+    dest_p = Path(dest)
+    check_dest(dest_p, overwrite=overwrite)
+    split = ds.split(
+        val_items_per_speaker=val_items_per_speaker,
+        exclude_flags=None if exclude_flags is None else list(exclude_flags),
+        include_flags=list(include_flags),
+    )
+    skipped: list[tuple[str, str]] = []
+    for item_id in split.excluded:
+        flags = ", ".join(ds.record(item_id).get("flags", ()))
+        skipped.append((item_id, f"flagged ({flags}); include it with --include FLAG"))
+    chosen = [(i, "train") for i in split.train] + [(i, "val") for i in split.val]
+    names = unique_names(i for i, _ in chosen)
+    speakers_all = {ds.record(i)["speaker"] for i, _ in chosen}
+    folders = unique_names(speakers_all)
+    items = []
+    for item_id, which in chosen:
+        rec = ds.record(item_id)
+        arrays = {k: v for k, v in ds.arrays(item_id).items()}
+        items.append(ExportItem(item_id, rec["speaker"], which, names[item_id], arrays, rec))
+    job = ExportJob(ds=ds, framework=framework, dest=dest_p, encoder=enc, items=items, speakers=folders)
+    job.skipped.extend(skipped)
+    job.keep(lambda it: frames_ok(it, ds))
+    exporters[framework](job)
+    return job.report()
