@@ -16,10 +16,20 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["BuildConfig", "BuildReport", "Dataset", "__version__", "build", "load_config", "open"]
+__all__ = [
+    "BuildConfig",
+    "BuildReport",
+    "Dataset",
+    "__version__",
+    "build",
+    "export_dataset",
+    "load_config",
+    "open",
+]
 
 if TYPE_CHECKING:
     from svcprep.config import BuildConfig, load_config
+    from svcprep.export import export_dataset
     from svcprep.pipeline import BuildReport, build
     from svcprep.store.reader import Dataset
     from svcprep.store.reader import open_dataset as open
@@ -31,6 +41,7 @@ _LAZY = {
     "BuildReport": ("svcprep.pipeline", "BuildReport"),
     "Dataset": ("svcprep.store.reader", "Dataset"),
     "open": ("svcprep.store.reader", "open_dataset"),
+    "export_dataset": ("svcprep.export", "export_dataset"),
 }
 
 

@@ -16,9 +16,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from svcprep import __version__
 from svcprep.errors import ConfigError, StoreError
+
+if TYPE_CHECKING:
+    from svcprep.config import BuildConfig
 
 __all__ = ["main"]
 
@@ -51,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("raw", type=Path, help="folder of recordings, one sub-folder per speaker")
     b.add_argument("out", type=Path, help="output folder (created if missing)")
     _add_config_args(b)
+    b.add_argument("--preset", metavar="NAME", help="start from a framework preset (see `svcprep presets`)")
     b.add_argument("-j", "--jobs", type=int, default=None, help="worker processes (default: all cores)")
     b.add_argument("--no-progress", action="store_true", help="no progress bars")
     b.add_argument("-q", "--quiet", action="store_true", help="print only errors")
@@ -71,21 +76,36 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--keep", type=int, default=1, help="versions to keep (default 1: the latest)")
     g.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
 
+    from svcprep.export.cli import add_commands
+
+    add_commands(sub)
+
     c = sub.add_parser("config", help="print the whole config (defaults, or a file with overrides) as TOML")
     _add_config_args(c)
+    c.add_argument("--preset", metavar="NAME", help="start from a framework preset")
     return ap
+
+
+def _resolve_config(args: argparse.Namespace) -> BuildConfig:
+    from svcprep.config import load_config
+
+    base = None
+    if getattr(args, "preset", None):
+        from svcprep.presets import get_preset
+
+        base = get_preset(args.preset).config
+    return load_config(args.config, args.overrides, base=base)
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from svcprep.config import load_config
     from svcprep.pipeline import build
     from svcprep.ui import print_summary
 
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs={args.jobs}: use a whole number of at least 1")
-    cfg = load_config(args.config, args.overrides)
+    cfg = _resolve_config(args)
     console = Console(stderr=False)
     err_console = Console(stderr=True)
     show_progress = not (args.no_progress or args.quiet)
@@ -172,9 +192,9 @@ def _cmd_gc(args: argparse.Namespace) -> int:
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
-    from svcprep.config import config_to_toml, load_config
+    from svcprep.config import config_to_toml
 
-    cfg = load_config(args.config, args.overrides)
+    cfg = _resolve_config(args)
     sys.stdout.write(config_to_toml(cfg))
     return EXIT_OK
 
@@ -186,12 +206,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         ap.print_help(sys.stderr)
         return EXIT_USAGE
+    from svcprep.export.cli import run as run_export_commands
+
     handlers = {
         "build": _cmd_build,
         "config": _cmd_config,
         "versions": _cmd_versions,
         "diff": _cmd_diff,
         "gc": _cmd_gc,
+        "presets": run_export_commands,
+        "export": run_export_commands,
     }
     try:
         return handlers[args.command](args)

@@ -240,3 +240,14 @@ def test_console_script_runs(tmp_path) -> None:
     cmd = [exe] if exe else [sys.executable, "-m", "svcprep.cli"]
     res = subprocess.run([*cmd, "--version"], capture_output=True, text=True, check=False)
     assert res.returncode == 0 and "svcprep" in res.stdout
+
+
+def test_preset_sets_the_framework_grid_and_still_takes_overrides(tmp_path, capsys) -> None:
+    assert main(["config", "--preset", "rvc-v2-40k", "--set", "slice.max_segment_s=5"]) == 0
+    p = tmp_path / "c.toml"
+    p.write_text(capsys.readouterr().out)
+    cfg = svcprep.load_config(p)
+    assert (cfg.load.sample_rate_hz, cfg.features.hop_length, cfg.mel.n_mels) == (40000, 400, 125)
+    assert cfg.slice.max_segment_s == 5
+    assert main(["config", "--preset", "nope"]) == 2
+    assert "sovits-4.1" in capsys.readouterr().err
