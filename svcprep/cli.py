@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from svcprep import __version__
-from svcprep.errors import ConfigError, StoreError
+from svcprep.errors import ConfigError, DependencyError, StoreError
 
 if TYPE_CHECKING:
     from svcprep.config import BuildConfig
@@ -219,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     try:
         return handlers[args.command](args)
-    except (ConfigError, StoreError) as err:
+    except (ConfigError, StoreError, DependencyError) as err:
         print(f"svcprep: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -247,7 +247,7 @@ class MelConfig(_Frozen):
         "(win-hop)//2 left, right as in nvSTFT; `diffsinger`: (win-hop)//2, (win-hop+1)//2.",
     )
     pad_mode: Literal["reflect", "constant"] = Field(
-        "reflect", description="How the edges are padded (reflect falls back to zeros on clips too short to reflect)."
+        "reflect", description="Edge padding (reflect falls back to zeros on clips too short to reflect)."
     )
 
     @model_validator(mode="after")

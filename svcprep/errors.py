@@ -11,6 +11,7 @@ __all__ = [
     "AudioDecodeError",
     "BuildLockedError",
     "ConfigError",
+    "DependencyError",
     "EmptyAudioError",
     "NonFiniteAudioError",
     "SourceRateError",
@@ -68,6 +69,10 @@ class TooShortError(SvcprepError, ValueError):
     """A signal is too short for the requested processing."""
 
     reason = "too_short"
+
+
+class DependencyError(SvcprepError, ImportError):
+    """A library the requested processing needs is missing or broken."""
 
 
 class StoreError(SvcprepError, OSError):

@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from svcprep import __version__
 from svcprep.config import BuildConfig
-from svcprep.errors import AudioDecodeError, ConfigError, StoreError
+from svcprep.errors import AudioDecodeError, ConfigError, DependencyError, StoreError
 from svcprep.sources import Discovery, Source, discover
 from svcprep.stages import (
     STAGES,
@@ -650,6 +650,41 @@ class BuildReport:
 # --- the build --------------------------------------------------------------------------
 
 
+def check_environment(cfg: BuildConfig) -> None:
+    """Import every library the configured stages need, failing once with a clear message.
+
+    A broken install would otherwise surface as the same error on every item.
+    """
+    import importlib
+
+    from svcprep._compat import import_pyworld
+
+    problems = []
+    for name in ("soundfile", "soxr", "scipy.signal", "librosa", "noisereduce"):
+        try:
+            importlib.import_module(name)
+        except Exception as err:  # any import failure is a broken environment
+            problems.append(f"{name}: {type(err).__name__}: {err}")
+    try:
+        import_pyworld()
+    except Exception as err:
+        problems.append(f"pyworld: {type(err).__name__}: {err}")
+    if cfg.f0.method == "praat":
+        try:
+            importlib.import_module("parselmouth")
+        except ImportError:
+            raise ConfigError(
+                "f0.method='praat' needs praat-parselmouth (GPL-3), an optional extra: "
+                "pip install 'svcprep[praat]', or choose f0.method = harvest, dio or pyin"
+            ) from None
+    if problems:
+        raise DependencyError(
+            "svcprep's libraries do not import, so nothing was built:\n  "
+            + "\n  ".join(problems)
+            + "\nReinstall them (pip install --force-reinstall svcprep) and run again."
+        )
+
+
 def _check_paths(raw: Path, out: Path) -> None:
     if not raw.exists():
         raise ConfigError(f"raw folder {raw} does not exist")
@@ -705,6 +740,7 @@ def build(
     cfg = config or BuildConfig()
     raw_p, out_p = Path(raw), Path(out)
     _check_paths(raw_p, out_p)
+    check_environment(cfg)
     n_jobs = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
     try:
         out_p.mkdir(parents=True, exist_ok=True)

@@ -251,3 +251,11 @@ def test_preset_sets_the_framework_grid_and_still_takes_overrides(tmp_path, caps
     assert cfg.slice.max_segment_s == 5
     assert main(["config", "--preset", "nope"]) == 2
     assert "sovits-4.1" in capsys.readouterr().err
+
+
+def test_praat_without_parselmouth_fails_before_any_work(tmp_path, capsys, monkeypatch) -> None:
+    raw = tmp_path / "raw"
+    (raw / "s").mkdir(parents=True)
+    monkeypatch.setitem(sys.modules, "parselmouth", None)  # as if the extra were not installed
+    assert main(["build", str(raw), str(tmp_path / "out"), "--set", "f0.method=praat", "--no-progress"]) == 2
+    assert "pip install 'svcprep[praat]'" in capsys.readouterr().err
