@@ -13,6 +13,7 @@ Exit codes
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,6 +42,37 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_policy_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--exclude",
+        metavar="FLAG",
+        action="append",
+        default=None,
+        help="only these flags keep an item out of training (repeatable; default: every flag)",
+    )
+    p.add_argument(
+        "--include",
+        metavar="FLAG",
+        action="append",
+        default=[],
+        help="items with this flag still train (repeatable)",
+    )
+
+
+def _policy_overrides(args: argparse.Namespace) -> list[str]:
+    from svcprep.quality.flags import FLAG_DOCS
+
+    out = []
+    for name in [*(args.exclude or []), *args.include]:
+        if name not in FLAG_DOCS and name != "all":
+            raise ConfigError(f"unknown flag {name!r}: use one of {', '.join(FLAG_DOCS)}")
+    if args.exclude is not None:
+        out.append("split.exclude_flags=" + json.dumps(args.exclude))
+    if args.include:
+        out.append("split.include_flags=" + json.dumps(args.include))
+    return out
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="svcprep",
@@ -59,6 +91,23 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("-j", "--jobs", type=int, default=None, help="worker processes (default: all cores)")
     b.add_argument("--no-progress", action="store_true", help="no progress bars")
     b.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    _add_policy_args(b)
+
+    k = sub.add_parser(
+        "check", help="scan RAW for quality problems and write the manifest, keeping no features"
+    )
+    k.add_argument("raw", type=Path, help="folder of recordings, one sub-folder per speaker")
+    k.add_argument(
+        "--manifest",
+        type=Path,
+        default=Path("svcprep-check.jsonl"),
+        help="where to write the manifest (default: ./svcprep-check.jsonl)",
+    )
+    _add_config_args(k)
+    k.add_argument("--preset", metavar="NAME", help="start from a framework preset")
+    k.add_argument("-j", "--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    k.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_policy_args(k)
 
     v = sub.add_parser("versions", help="list the kept versions of a dataset")
     v.add_argument("out", type=Path)
@@ -94,7 +143,10 @@ def _resolve_config(args: argparse.Namespace) -> BuildConfig:
         from svcprep.presets import get_preset
 
         base = get_preset(args.preset).config
-    return load_config(args.config, args.overrides, base=base)
+    overrides = list(args.overrides)
+    if hasattr(args, "exclude"):
+        overrides += _policy_overrides(args)
+    return load_config(args.config, overrides, base=base)
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -191,6 +243,28 @@ def _cmd_gc(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from svcprep.pipeline import check
+    from svcprep.ui import print_summary
+
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs={args.jobs}: use a whole number of at least 1")
+    cfg = _resolve_config(args)
+    report = check(
+        args.raw,
+        args.manifest,
+        cfg,
+        jobs=args.jobs,
+        progress=not args.no_progress,
+        console=Console(stderr=True),
+    )
+    print_summary(report, Console())
+    print(f"manifest written to {args.manifest}")
+    return EXIT_INPUTS_FAILED if report.exit_code else EXIT_OK
+
+
 def _cmd_config(args: argparse.Namespace) -> int:
     from svcprep.config import config_to_toml
 
@@ -210,6 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     handlers = {
         "build": _cmd_build,
+        "check": _cmd_check,
         "config": _cmd_config,
         "versions": _cmd_versions,
         "diff": _cmd_diff,

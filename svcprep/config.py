@@ -22,6 +22,7 @@ import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from svcprep.errors import ConfigError
+from svcprep.quality.flags import QualityConfig
 
 __all__ = [
     "AugmentConfig",
@@ -32,7 +33,9 @@ __all__ = [
     "LoadConfig",
     "LoudnessConfig",
     "MelConfig",
+    "QualityConfig",
     "SliceConfig",
+    "SplitConfig",
     "StoreConfig",
     "ValidateConfig",
     "VolumeConfig",
@@ -275,6 +278,21 @@ class ValidateConfig(_Frozen):
     enabled: bool = True
 
 
+class SplitConfig(_Frozen):
+    """Which items train, which validate, and which flags keep an item out of both.
+
+    Every ``ok`` item's manifest record says ``split``: ``train``, ``val`` or
+    ``excluded``; ``svcprep.open(out).split()`` and the exports use the same policy.
+    """
+
+    val_items_per_speaker: int = Field(2, ge=0, le=10000)
+    seed: int = 0
+    exclude_flags: tuple[str, ...] = Field(
+        ("all",), description='Flags that keep an item out of training; ["all"] = every flag.'
+    )
+    include_flags: tuple[str, ...] = Field((), description="Flags that never exclude an item.")
+
+
 class StoreConfig(_Frozen):
     """Output store layout. Nothing here changes feature values."""
 
@@ -295,6 +313,8 @@ class BuildConfig(_Frozen):
     mel: MelConfig = MelConfig()
     volume: VolumeConfig = VolumeConfig()
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
+    quality: QualityConfig = QualityConfig()
+    split: SplitConfig = SplitConfig()
     store: StoreConfig = StoreConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, populate_by_name=True)

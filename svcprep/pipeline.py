@@ -27,6 +27,7 @@ import numpy.typing as npt
 from svcprep import __version__
 from svcprep.config import BuildConfig
 from svcprep.errors import AudioDecodeError, ConfigError, DependencyError, StoreError
+from svcprep.quality.dataset import apply_quality, assign_splits
 from svcprep.sources import Discovery, Source, discover
 from svcprep.stages import (
     STAGES,
@@ -38,6 +39,7 @@ from svcprep.stages import (
     run_f0,
     run_loudness,
     run_mel,
+    run_quality,
     run_volume,
     stage_config,
     validate_item,
@@ -57,7 +59,7 @@ from svcprep.store.versions import (
     read_version,
 )
 
-__all__ = ["BuildReport", "build"]
+__all__ = ["BuildReport", "build", "check"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -123,6 +125,9 @@ class ItemOutcome:
 
     records: list[dict[str, Any]] = field(default_factory=list)
     arrays: dict[str, dict[str, Any]] = field(default_factory=dict)  # item id -> where its arrays are
+    fingerprints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    f0_hist: dict[str, list[int]] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     computed: bool = False
     objects: list[str] = field(default_factory=list)
@@ -158,6 +163,7 @@ def _record(
         "error": error,
         "flags": sorted(set(flags)),
         "metrics": metrics or {},
+        "flag_details": {},
     }
     rec.update(extra)
     return rec
@@ -332,6 +338,7 @@ class _Keys:
     mel: str
     volume: str
     record: str
+    quality: str | None  # only originals: variants share their source's recording
 
 
 def item_keys(plan: ItemPlan, cfg: BuildConfig) -> tuple[str, str, list[tuple[Variant | None, _Keys]]]:
@@ -346,7 +353,8 @@ def item_keys(plan: ItemPlan, cfg: BuildConfig) -> tuple[str, str, list[tuple[Va
         mk = key_for(cfg, "mel", ak)
         vk = key_for(cfg, "volume", ak)
         rk = key_for(cfg, "validate", digest_bytes(canonical_json([ak, f0k, mk, vk])))
-        out.append((v, _Keys(ak, f0k, mk, vk, rk)))
+        qk = None if v is not None else key_for(cfg, "quality", digest_bytes(canonical_json([k, f0k])))
+        out.append((v, _Keys(ak, f0k, mk, vk, rk, qk)))
     return lk, dk, out
 
 
@@ -420,6 +428,19 @@ class _ItemRun:
         self.store.put(key, arrays, {})
         return arrays
 
+    def quality_meta(self, keys: _Keys) -> dict[str, Any]:
+        """Quality metrics, fingerprint and pitch histogram of an original item (cached)."""
+        assert keys.quality is not None  # only called for originals
+        obj = self.store.get(keys.quality)
+        if obj is not None:
+            return obj.meta
+        y = self.segment()
+        f0 = self.feature(keys.f0, "f0", lambda: run_f0(self.audio(None, keys.audio), self.cfg))
+        metrics, extra = self._compute("quality", lambda: run_quality(y, f0, self.cfg))
+        meta = {"metrics": metrics, **extra}
+        self.store.put(keys.quality, {}, meta)
+        return meta
+
     def record_meta(self, variant: Variant | None, keys: _Keys) -> dict[str, Any]:
         """Validation result, metrics and sizes of one item (cached under the record key)."""
         obj = self.store.get(keys.record)
@@ -467,7 +488,8 @@ def run_item(
     """
     store = ObjectStore(Path(objects_root))
     run = _ItemRun(plan, cfg, store)
-    if not compute and not all(store.has(keys.record) for _, keys in run.per_variant):
+    needed = [k for _, ks in run.per_variant for k in (ks.record, ks.quality) if k is not None]
+    if not compute and not all(store.has(k) for k in needed):
         return None
     sr = cfg.load.sample_rate_hz
     out = ItemOutcome()
@@ -482,6 +504,20 @@ def run_item(
         item_id = plan.item_id + (variant.suffix if variant else "")
         meta = run.record_meta(variant, keys)
         ok = not meta["error"]
+        quality_metrics: dict[str, Any] = {}
+        if ok and keys.quality is not None:
+            try:
+                q = run.quality_meta(keys)
+            except StoreError:
+                raise
+            except Exception as err:  # a failed measurement must not lose the item
+                meta = {**meta, "flags": [*meta["flags"], "quality_error"]}
+                quality_metrics = {}
+                out.notes[item_id] = f"quality metrics failed: {type(err).__name__}: {err}"
+            else:
+                quality_metrics = q["metrics"]
+                out.fingerprints[item_id] = q["fingerprint"]
+                out.f0_hist[item_id] = q["f0_hist"]
         out.records.append(
             _record(
                 id=item_id,
@@ -491,7 +527,7 @@ def run_item(
                 status="ok" if ok else "error",
                 error=meta["error"],
                 flags=[*plan.source_flags, *meta["flags"]],
-                metrics={**plan.source_metrics, **meta["metrics"]},
+                metrics={**plan.source_metrics, **meta["metrics"], **quality_metrics},
                 start_s=plan.start / sr,
                 end_s=plan.end / sr,
                 duration_s=(meta["n_samples"] if ok else plan.end - plan.start) / sr,
@@ -586,6 +622,7 @@ class BuildReport:
     computed: bool
     previous_version: str | None = None
     stage_runs: dict[str, int] = field(default_factory=dict)
+    f0_hist: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def items(self) -> list[dict[str, Any]]:
@@ -845,7 +882,11 @@ def build(
                 lambda r: _collect(item_outcomes, r, ui, task_items),
             )
             arrays: dict[str, dict[str, Any]] = {}
+            fingerprints: dict[str, dict[str, Any]] = {}
+            f0_hist: dict[str, list[int]] = {}
             for io in item_outcomes:
+                fingerprints.update(io.fingerprints)
+                f0_hist.update(io.f0_hist)
                 used_objects.update(io.objects)
                 records.extend(io.records)
                 arrays.update(io.arrays)
@@ -855,6 +896,10 @@ def build(
                 stage_runs.update(io.runs)
 
             records.sort(key=lambda r: (r["id"], r["kind"]))
+            t0 = time.perf_counter()
+            apply_quality(records, fingerprints, cfg)
+            assign_splits(records, cfg)
+            stage_seconds["dataset checks"] += time.perf_counter() - t0
             t0 = time.perf_counter()
             try:
                 vid, published, prev = _publish(out_p, cfg, records, arrays, inputs, used_objects, ui)
@@ -875,6 +920,7 @@ def build(
         stage_runs=dict(stage_runs),
     )
     report._source_seconds_by_speaker = dict(src_secs)
+    report.f0_hist = f0_hist
     return report
 
 
@@ -1007,3 +1053,72 @@ def _changes(prev: dict[str, Any] | None, cfg: BuildConfig, keys: dict[str, str]
         elif values != ov:
             diffs.append(section)
     return {"added": len(added), "removed": len(removed), "changed": len(changed), "config": diffs}
+
+
+def check_config(cfg: BuildConfig) -> BuildConfig:
+    """The config of a quality scan: the recordings as they are, no variants, a fast F0 extractor."""
+    return cfg.model_copy(
+        update={
+            "denoise": cfg.denoise.model_copy(update={"enabled": False}),
+            "loudness": cfg.loudness.model_copy(update={"mode": "off"}),
+            "augment": cfg.augment.model_copy(update={"enabled": False}),
+            "f0": cfg.f0.model_copy(update={"method": "dio"}),
+        }
+    )
+
+
+def check(
+    raw: str | Path,
+    manifest: str | Path,
+    config: BuildConfig | None = None,
+    *,
+    jobs: int | None = None,
+    progress: bool = False,
+    console: Any = None,
+) -> BuildReport:
+    """Scan ``raw`` for quality problems and write the manifest, without keeping any features.
+
+    The scan decodes, slices and measures every input as recorded (no denoise, no
+    augmentation, dio for F0), in a temporary folder that is deleted afterwards. Nothing
+    is written to ``raw``.
+
+    Parameters
+    ----------
+    raw
+        Folder of recordings, as for :func:`build`.
+    manifest
+        Where the manifest (JSON Lines) is written.
+    config
+        Thresholds and slicing as for a build.
+    jobs, progress, console
+        As for :func:`build`.
+    """
+    import shutil
+    import tempfile
+
+    from svcprep.store.atomic import atomic_write_bytes
+
+    target = Path(manifest)
+    raw_p = Path(raw)
+    if raw_p.exists() and target.resolve().is_relative_to(raw_p.resolve()):
+        raise ConfigError(f"manifest {target} is inside the raw folder {raw}: write it elsewhere")
+    tmp = Path(tempfile.mkdtemp(prefix="svcprep-check-"))
+    try:
+        report = build(
+            raw,
+            tmp / "out",
+            check_config(config or BuildConfig()),
+            jobs=jobs,
+            progress=progress,
+            console=console,
+        )
+        try:
+            atomic_write_bytes(target, (tmp / "out" / "manifest.jsonl").read_bytes())
+        except OSError as err:
+            raise StoreError(f"cannot write the manifest {target}: {err.strerror or err}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    report.out = target
+    report.published = False
+    report.version = None
+    return report

@@ -8,7 +8,7 @@ the version is part of every cache key downstream of it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -55,6 +55,7 @@ STAGES: dict[str, Stage] = {
         Stage("mel", 1, ("numpy", "librosa")),
         Stage("volume", 1, ("numpy",)),
         Stage("validate", 1, ("numpy",)),
+        Stage("quality", 1, ("numpy", "scipy", "pyworld")),
     )
 }
 
@@ -85,6 +86,13 @@ def stage_config(cfg: BuildConfig, name: str) -> dict[str, Any]:
         return {**grid, **output_config(cfg.mel)}
     if name == "volume":
         return {**grid, **output_config(cfg.volume)}
+    if name == "quality":
+        return {
+            **grid,
+            "f0_floor_hz": cfg.f0.f0_floor_hz,
+            "f0_ceil_hz": cfg.f0.f0_ceil_hz,
+            "second_f0": second_f0_method(cfg),
+        }
     if name == "validate":
         return {
             **grid,
@@ -348,3 +356,64 @@ def validate_item(
         else None
     )
     return sorted(set(flags)), error
+
+
+# --- quality ---------------------------------------------------------------------------
+
+
+def second_f0_method(cfg: BuildConfig) -> Literal["dio"] | None:
+    """A cheap second extractor whose disagreement with the first marks unstable F0 (None: none)."""
+    return None if cfg.f0.method == "dio" else "dio"
+
+
+def f0_histogram(f0_hz: npt.NDArray[Any], voiced: npt.NDArray[Any]) -> list[int]:
+    """Voiced frames per MIDI note 0..127 (a compact pitch distribution for speaker summaries)."""
+    v = np.asarray(f0_hz, dtype=np.float64)[np.asarray(voiced, dtype=bool)]
+    v = v[v > 0]
+    notes = np.clip(np.rint(69 + 12 * np.log2(v / 440.0)), 0, 127).astype(np.int64)
+    return [int(c) for c in np.bincount(notes, minlength=128)]
+
+
+def run_quality(
+    y: FloatArray, f0: dict[str, npt.NDArray[Any]], cfg: BuildConfig
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Quality metrics and the duplicate fingerprint of one item's recorded audio.
+
+    ``y`` is the segment as recorded (before loudness and denoise, so hiss and clipping are
+    measured as they are in the data); ``f0`` holds the F0 stage's arrays.
+    """
+    from svcprep.quality.duplicates import fingerprint
+    from svcprep.quality.metrics import item_metrics as quality_metrics
+
+    sr = cfg.load.sample_rate_hz
+    hop = cfg.features.hop_length
+    second = None
+    method = second_f0_method(cfg)
+    if method is not None and y.size:
+        from svcprep.dsp.f0 import extract_f0
+
+        track = extract_f0(
+            y,
+            sample_rate_hz=sr,
+            hop_length=hop,
+            n_frames=int(f0["f0_raw"].size),
+            method=method,
+            f0_floor_hz=cfg.f0.f0_floor_hz,
+            f0_ceil_hz=cfg.f0.f0_ceil_hz,
+            voicing="native",
+        )
+        second = np.where(track.voiced, track.f0_hz, 0.0)
+    metrics = quality_metrics(
+        y,
+        sample_rate_hz=sr,
+        f0_hz=f0["f0_raw"],
+        voiced=f0["uv"].astype(bool),
+        periodicity=f0.get("periodicity"),
+        hop_length=hop,
+        f0_floor_hz=cfg.f0.f0_floor_hz,
+        f0_ceil_hz=cfg.f0.f0_ceil_hz,
+        second_f0_hz=second,
+    )
+    clean = {k: round(float(v), 6) for k, v in metrics.items() if np.isfinite(v)}
+    fp = fingerprint(y, sample_rate_hz=sr).to_dict()
+    return clean, {"fingerprint": fp, "f0_hist": f0_histogram(f0["f0_raw"], f0["uv"])}

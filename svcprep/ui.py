@@ -129,14 +129,7 @@ def print_summary(report: BuildReport, console: Console, *, max_rows: int = 15) 
             st.add_row(stage, "-" if runs is None else str(runs), f"{secs:.2f}", rtf)
         console.print(st)
 
-    flags = report.flag_counts()
-    if flags:
-        ft = Table(title="flags", title_justify="left")
-        ft.add_column("flag")
-        ft.add_column("records", justify="right")
-        for f, n in flags.most_common():
-            ft.add_row(f, str(n))
-        console.print(ft)
+    print_quality(report.records, report.f0_hist, console, max_rows=max_rows)
 
     problems = report.errors + report.skipped
     if problems:
@@ -164,3 +157,72 @@ def print_summary(report: BuildReport, console: Console, *, max_rows: int = 15) 
             f"nothing changed: version [bold]{report.version}[/] is current "
             f"({format_duration(report.wall_seconds)})"
         )
+
+
+def print_quality(
+    records: list[dict[str, Any]], f0_hist: dict[str, list[int]], console: Console, *, max_rows: int = 10
+) -> None:
+    """Per-speaker pitch/loudness view with warnings, flag counts and the worst items."""
+    from collections import Counter
+
+    from rich.table import Table
+
+    from svcprep.quality.dataset import speaker_view, worst_items
+    from svcprep.quality.flags import FLAG_DOCS
+
+    view = speaker_view(records, f0_hist)
+    if view:
+        t = Table(title="speakers", title_justify="left")
+        for col, just in [
+            ("speaker", "left"),
+            ("kept", "right"),
+            ("train", "right"),
+            ("pitch 5-95 %", "left"),
+            ("Hz", "right"),
+            ("voiced", "right"),
+            ("loudness IQR", "right"),
+            ("flagged", "right"),
+        ]:
+            t.add_column(col, justify=just)  # type: ignore[arg-type]
+        for sp, row in view.items():
+            hz = f"{row['f0_p5_hz']:.0f}-{row['f0_p95_hz']:.0f}" if row["range"] != "-" else "-"
+            voiced = f"{row['voiced_share']:.0%}" if row["voiced_share"] == row["voiced_share"] else "-"
+            iqr = (
+                f"{row['loudness_iqr_db']:.1f} dB"
+                if row["loudness_iqr_db"] == row["loudness_iqr_db"]
+                else "-"
+            )
+            t.add_row(
+                sp,
+                format_duration(row["kept_s"]),
+                format_duration(row["train_s"]),
+                row["range"],
+                hz,
+                voiced,
+                iqr,
+                f"{row['flagged']}/{row['items']}",
+            )
+        console.print(t)
+        for sp, row in view.items():
+            for w in row["warnings"]:
+                console.print(f"[yellow]warning[/] {sp}: {w}", highlight=False)
+
+    counts = Counter(f for r in records for f in r["flags"])
+    if counts:
+        ft = Table(title="flags", title_justify="left")
+        ft.add_column("flag")
+        ft.add_column("records", justify="right")
+        ft.add_column("meaning", overflow="fold")
+        for f, n in counts.most_common():
+            ft.add_row(f, str(n), FLAG_DOCS.get(f, ""))
+        console.print(ft)
+    worst = worst_items(records, max_rows)
+    if worst:
+        wt = Table(title="worst items", title_justify="left")
+        wt.add_column("item", overflow="fold")
+        wt.add_column("flags")
+        wt.add_column("why", overflow="fold")
+        for r in worst:
+            first = next(iter(r["flag_details"].values()), None) if r.get("flag_details") else None
+            wt.add_row(r["id"], ", ".join(r["flags"]), first["detail"] if first else "")
+        console.print(wt)

@@ -1,0 +1,664 @@
+"""Exact and near-duplicate detection over a whole dataset.
+
+Exact duplicates
+    :func:`exact_fingerprint` hashes the decoded samples quantised to 16 bits, so the
+    container (WAV, FLAC ...), the file name and the bit depth of a copy do not matter
+    (a 24-bit or float copy of 16-bit content decodes to the same 16-bit values).
+
+Near duplicates
+    :func:`fingerprint` computes Haitsma-Kalker style sub-fingerprints: the audio is
+    resampled to 5 kHz, cut into 0.41 s Hann frames every 12.8 ms, and each frame's
+    energy in 33 logarithmic bands (300-2000 Hz) gives 32 bits: bit ``m`` is the sign
+    of the band-energy difference ``(E[n,m]-E[n,m+1]) - (E[n-1,m]-E[n-1,m+1])``. Signs of
+    energy differences do not change with gain, survive resampling and lossy codecs
+    (which keep the 300-2000 Hz band intact) and light noise, and the long, heavily
+    overlapped frames make them insensitive to a shift of a few milliseconds.
+    :class:`DuplicateIndex` finds candidates through an inverted index of the
+    sub-fingerprint values (items sharing a value vote for a time offset; never all
+    pairs), then verifies each candidate by the bit error rate (BER) over the
+    overlapping active frames at that offset. ``score = 1 - 2 * BER``: 1 for the same
+    audio, ~0 for unrelated audio.
+
+What counts as a near duplicate
+    The same recording after re-encoding, gain, resampling, trimming or light noise;
+    also the same performance captured on another microphone at the same moment when
+    the two captures are spectrally similar (this is measured and reported by
+    ``bench/bench_quality.py``). Different takes, other singers, other passages of
+    the same song and choir bleed (other voices of the same moment) are not.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import soxr
+import xxhash
+
+from svcprep.errors import ConfigError, NonFiniteAudioError
+from svcprep.quality.metrics import QualityInputError
+
+__all__ = ["DuplicateIndex", "Fingerprint", "Match", "exact_fingerprint", "fingerprint"]
+
+FORMAT = "svcprep-duplicate-index/1"
+
+_FP_RATE_HZ = 5000
+_FP_FRAME = 2048  # 0.41 s at 5 kHz
+_FP_HOP = 64  # 12.8 ms
+_FP_BANDS_HZ = (300.0, 2000.0)
+_FP_N_BANDS = 33
+_FP_ACTIVE_DB = 40.0  # frames more than this below the item's loudest frame are not used
+_FP_BLOCK = 4096  # frames per FFT block (bounds memory on long inputs)
+_RELIABLE_BITS = 16  # bits per sub-fingerprint compared when verifying
+_KEY_LAG = 8  # frames between the spectra whose band-difference change gives a key's bands (102 ms)
+_KEY_TOP = 4  # a half-key is the 4 band differences that change most, with their signs
+_KEY_GAP = 16  # frames between the two halves of a key (205 ms)
+FRAME_S = _FP_HOP / _FP_RATE_HZ
+"""Seconds between sub-fingerprints."""
+
+_PARAMS = {
+    "rate_hz": _FP_RATE_HZ,
+    "frame": _FP_FRAME,
+    "hop": _FP_HOP,
+    "bands_hz": list(_FP_BANDS_HZ),
+    "n_bands": _FP_N_BANDS,
+    "active_db": _FP_ACTIVE_DB,
+    "reliable_bits": _RELIABLE_BITS,
+    "key": [_KEY_LAG, _KEY_TOP, _KEY_GAP],
+}
+
+MatchKind = Literal["exact", "near"]
+_Postings = tuple[npt.NDArray[np.uint64], npt.NDArray[np.int32], npt.NDArray[np.int32]]
+
+
+def _audio(y: npt.ArrayLike, *, what: str) -> npt.NDArray[np.float64]:
+    a = np.asarray(y)
+    if a.ndim != 1:
+        raise QualityInputError(f"{what}: audio must be mono and 1-D, got an array of shape {a.shape}")
+    if not np.issubdtype(a.dtype, np.floating):
+        raise QualityInputError(f"{what}: audio must be floating point (float32), got dtype {a.dtype}")
+    if a.size and not np.isfinite(a).all():
+        raise NonFiniteAudioError(f"{what}: audio contains NaN or infinite samples")
+    return a.astype(np.float64, copy=False)
+
+
+def exact_fingerprint(y: npt.ArrayLike) -> str:
+    """Hash of the decoded samples, the same whatever the container, file name or bit depth.
+
+    The samples are quantised to 16 bits (``round(y * 32768)`` clipped to the int16
+    range) and hashed with xxh3-128. A PCM_16, PCM_24, FLAC or float copy of the same
+    16-bit content gives the same hash, because the 24-bit and float decodings of
+    16-bit values are exact multiples of 2**-15. Audio that differs by less than half
+    a 16-bit step everywhere (e.g. a 24-bit master and its *rounded* 16-bit copy) also
+    collides, which is intended; a dithered 16-bit copy does not. Nothing else is
+    removed: a gain change, a one-sample trim or a resampled copy is a different hash
+    (and a near duplicate).
+
+    Parameters
+    ----------
+    y
+        float mono audio at the dataset rate.
+
+    Returns
+    -------
+    str
+        32 hex digits.
+    """
+    a = _audio(y, what="exact_fingerprint")
+    q = np.clip(np.round(a * 32768.0), -32768, 32767).astype("<i2")
+    return xxhash.xxh3_128_hexdigest(q.tobytes())
+
+
+def _band_matrix() -> npt.NDArray[np.float64]:
+    freqs = np.fft.rfftfreq(_FP_FRAME, 1.0 / _FP_RATE_HZ)
+    edges = np.geomspace(_FP_BANDS_HZ[0], _FP_BANDS_HZ[1], _FP_N_BANDS + 1)
+    band = np.searchsorted(edges, freqs, side="right") - 1
+    mat = np.zeros((freqs.size, _FP_N_BANDS))
+    ok = (band >= 0) & (band < _FP_N_BANDS)
+    mat[np.flatnonzero(ok), band[ok]] = 1.0
+    return mat
+
+
+_BANDS = _band_matrix()
+_WINDOW = np.hanning(_FP_FRAME + 2)[1:-1]
+
+
+@dataclass(frozen=True, eq=False)
+class Fingerprint:
+    """Near-duplicate fingerprint of one item.
+
+    Attributes
+    ----------
+    exact
+        :func:`exact_fingerprint` of the item (at its own rate).
+    bits
+        uint32 ``(n,)``: one Haitsma-Kalker sub-fingerprint every :data:`FRAME_S`
+        seconds, used to verify a candidate (bit error rate).
+    active
+        bool ``(n,)``: sub-fingerprints of frames loud enough to use (within 40 dB of the
+        item's loudest frame); silent stretches never match anything.
+    reliable
+        uint32 ``(n,)``: the 16 bits of each sub-fingerprint whose energy-difference
+        change is largest. Noise and codecs flip the weak bits; verification only
+        compares bits reliable in both items.
+    keys
+        uint64 ``(k,)``: lookup keys for the inverted index, one per frame where the key
+        changes. A key joins two half-keys 205 ms apart; a half-key is the set of the four
+        bands whose energy difference changed most over 102 ms, with the signs of the
+        changes. Strong changes survive noise and codecs far better than the 32 sign bits
+        (which flip easily on sustained notes), so a copy shares most keys.
+    key_frames
+        int32 ``(k,)``: the frame of each key.
+    duration_s
+        Length of the item.
+    """
+
+    exact: str
+    bits: npt.NDArray[np.uint32]
+    active: npt.NDArray[np.bool_]
+    reliable: npt.NDArray[np.uint32]
+    keys: npt.NDArray[np.uint64]
+    key_frames: npt.NDArray[np.int32]
+    duration_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (base64 little-endian arrays)."""
+
+        def b64(x: npt.NDArray[Any]) -> str:
+            return base64.b64encode(x.tobytes()).decode("ascii")
+
+        return {
+            "exact": self.exact,
+            "duration_s": self.duration_s,
+            "n": int(self.bits.size),
+            "bits": b64(self.bits.astype("<u4")),
+            "active": b64(np.packbits(self.active)),
+            "reliable": b64(self.reliable.astype("<u4")),
+            "keys": b64(self.keys.astype("<u8")),
+            "key_frames": b64(self.key_frames.astype("<i4")),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Fingerprint:
+        """Inverse of :meth:`to_dict`."""
+        try:
+            n = int(data["n"])
+            bits = np.frombuffer(base64.b64decode(data["bits"]), dtype="<u4").astype(np.uint32)
+            active = np.unpackbits(np.frombuffer(base64.b64decode(data["active"]), dtype=np.uint8))[:n]
+            rel = np.frombuffer(base64.b64decode(data["reliable"]), dtype="<u4").astype(np.uint32)
+            keys = np.frombuffer(base64.b64decode(data["keys"]), dtype="<u8").astype(np.uint64)
+            frames = np.frombuffer(base64.b64decode(data["key_frames"]), dtype="<i4").astype(np.int32)
+            duration = float(data["duration_s"])
+            fp = cls(str(data["exact"]), bits, active.astype(bool), rel, keys, frames, duration)
+        except (KeyError, TypeError, ValueError) as err:
+            raise QualityInputError(f"not a stored fingerprint: {err}") from None
+        sizes = (fp.bits.size, fp.active.size, fp.reliable.size)
+        if sizes != (n, n, n) or fp.keys.size != fp.key_frames.size:
+            raise QualityInputError(f"stored fingerprint is corrupt: {fp.bits.size} values for n={n}")
+        return fp
+
+
+def _pack(bits: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint32]:
+    """(frames, 32) booleans -> one uint32 per frame (bit m = column m)."""
+    packed = np.packbits(bits, axis=1, bitorder="little").view("<u4").reshape(-1)
+    return packed.astype(np.uint32)
+
+
+def _keys(
+    energy: npt.NDArray[np.float64], loud: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int32]]:
+    n = energy.shape[0] - _KEY_LAG - _KEY_GAP
+    if n <= 0:
+        return np.zeros(0, np.uint64), np.zeros(0, np.int32)
+    d = energy[:, :-1] - energy[:, 1:]
+    change = d[_KEY_LAG:] - d[:-_KEY_LAG]
+    top = np.argpartition(-np.abs(change), _KEY_TOP - 1, axis=1)[:, :_KEY_TOP]
+    top.sort(axis=1)
+    sign = np.take_along_axis(change, top, axis=1) > 0
+    half = np.zeros(change.shape[0], dtype=np.uint64)
+    for j in range(_KEY_TOP):
+        code = (top[:, j].astype(np.uint64) << np.uint64(1)) | sign[:, j].astype(np.uint64)
+        half = (half << np.uint64(6)) | code
+    keys = (half[:n] << np.uint64(6 * _KEY_TOP)) | half[_KEY_GAP : _KEY_GAP + n]
+    ok = loud[:n] & loud[_KEY_LAG : _KEY_LAG + n] & loud[_KEY_GAP : _KEY_GAP + n]
+    ok &= loud[_KEY_GAP + _KEY_LAG : _KEY_GAP + _KEY_LAG + n]
+    frames = np.flatnonzero(ok)
+    keys = keys[frames]
+    if keys.size:
+        changed = np.concatenate(([True], keys[1:] != keys[:-1]))
+        keys, frames = keys[changed], frames[changed]
+    return keys, frames.astype(np.int32)
+
+
+def fingerprint(y: npt.ArrayLike, *, sample_rate_hz: int) -> Fingerprint:
+    """Exact and near-duplicate fingerprint of one item.
+
+    Parameters
+    ----------
+    y
+        float mono audio.
+    sample_rate_hz
+        Rate of ``y`` (any rate; it is resampled to 5 kHz).
+
+    Returns
+    -------
+    Fingerprint
+    """
+    a = _audio(y, what="fingerprint")
+    if not (isinstance(sample_rate_hz, (int, np.integer)) and sample_rate_hz > 0):
+        raise ConfigError(f"fingerprint: sample_rate_hz={sample_rate_hz!r} must be a positive integer")
+    exact = exact_fingerprint(a)
+    duration = a.size / sample_rate_hz
+    if a.size < 2:
+        return Fingerprint(
+            exact,
+            np.zeros(0, np.uint32),
+            np.zeros(0, bool),
+            np.zeros(0, np.uint32),
+            np.zeros(0, np.uint64),
+            np.zeros(0, np.int32),
+            duration,
+        )
+    z = soxr.resample(a - a.mean(), sample_rate_hz, _FP_RATE_HZ, quality="HQ")
+    if z.size < _FP_FRAME + _FP_HOP:
+        z = np.pad(z, (0, _FP_FRAME + _FP_HOP - z.size))
+    n_frames = 1 + (z.size - _FP_FRAME) // _FP_HOP
+    frames = np.lib.stride_tricks.sliding_window_view(z, _FP_FRAME)[::_FP_HOP][:n_frames]
+    energy = np.empty((n_frames, _FP_N_BANDS))
+    for s in range(0, n_frames, _FP_BLOCK):
+        spec = np.fft.rfft(frames[s : s + _FP_BLOCK] * _WINDOW, axis=1)
+        energy[s : s + _FP_BLOCK] = (spec.real**2 + spec.imag**2) @ _BANDS
+    d = energy[:, :-1] - energy[:, 1:]
+    change = d[1:] - d[:-1]
+    bits = _pack(change > 0)
+    mag = np.abs(change)
+    kth = np.partition(mag, 32 - _RELIABLE_BITS, axis=1)[:, 32 - _RELIABLE_BITS][:, None]
+    reliable = _pack(mag >= kth)
+    total = energy.sum(axis=1)
+    top = float(total.max())
+    loud = (total > top * 10 ** (-_FP_ACTIVE_DB / 10)) & (total > 1e-20) if top > 0 else total > 1.0
+    active = loud[1:] & loud[:-1]
+    keys, key_frames = _keys(energy, loud)
+    return Fingerprint(exact, bits, active, reliable, keys, key_frames, duration)
+
+
+@dataclass(frozen=True)
+class Match:
+    """A duplicate pair.
+
+    Attributes
+    ----------
+    item_id
+        The later-added item (the one to drop).
+    other_id
+        The item it duplicates (added earlier; for a query, the indexed item).
+    kind
+        ``"exact"`` (same 16-bit samples) or ``"near"``.
+    score
+        1 for exact; ``1 - 2 * BER`` of the sub-fingerprints for near (1 = identical,
+        ~0 = unrelated).
+    offset_s
+        Where ``item_id``'s start sits in ``other_id`` (seconds; negative when
+        ``item_id`` starts before the shared content): the content at time ``t`` of
+        ``item_id`` is at ``t + offset_s`` in ``other_id``.
+    """
+
+    item_id: str
+    other_id: str
+    kind: MatchKind
+    score: float
+    offset_s: float
+
+
+def _popcount(x: npt.NDArray[np.uint32]) -> int:
+    return int(np.bitwise_count(x).sum())
+
+
+class DuplicateIndex:
+    """Exact and near-duplicate index of a dataset, storable as JSON.
+
+    Parameters
+    ----------
+    min_score
+        Near duplicates need ``score >= min_score`` (``1 - 2 * BER``); the default is
+        :attr:`svcprep.quality.flags.QualityConfig.near_duplicate_min_score`.
+    min_overlap_s
+        Near duplicates must share at least this much active audio...
+    min_overlap_share
+        ... and at least this share of the shorter item's active audio (so two slices
+        that overlap by a second are not duplicates).
+    max_postings
+        Sub-fingerprint values shared by more items than this are too common to
+        discriminate (steady tones, noise floors) and are skipped as candidates.
+    min_votes
+        Candidates need this many shared sub-fingerprint values at one offset.
+
+    Examples
+    --------
+    >>> index = DuplicateIndex()
+    >>> index.add("a", y_a, sample_rate_hz=44100)   # doctest: +SKIP
+    >>> index.find_duplicates()                     # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        *,
+        min_score: float = 0.85,
+        min_overlap_s: float = 0.5,
+        min_overlap_share: float = 0.5,
+        max_postings: int = 64,
+        min_votes: int = 2,
+    ) -> None:
+        if not 0.0 <= min_score <= 1.0:
+            raise ConfigError(f"DuplicateIndex: min_score={min_score} must be in [0, 1]")
+        if not (min_overlap_s >= 0 and 0.0 <= min_overlap_share <= 1.0):
+            raise ConfigError(
+                f"DuplicateIndex: min_overlap_s={min_overlap_s} must be >= 0 and "
+                f"min_overlap_share={min_overlap_share} in [0, 1]"
+            )
+        if max_postings < 2 or min_votes < 1:
+            raise ConfigError(
+                f"DuplicateIndex: max_postings={max_postings} must be >= 2 and min_votes={min_votes} >= 1"
+            )
+        self.min_score = float(min_score)
+        self.min_overlap_s = float(min_overlap_s)
+        self.min_overlap_share = float(min_overlap_share)
+        self.max_postings = int(max_postings)
+        self.min_votes = int(min_votes)
+        self._ids: list[str] = []
+        self._pos: dict[str, int] = {}
+        self._fps: list[Fingerprint] = []
+        self._postings: _Postings | None = None
+
+    # ------------------------------------------------------------------ building
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._pos
+
+    def add(self, item_id: str, y: npt.ArrayLike, *, sample_rate_hz: int) -> Fingerprint:
+        """Fingerprint an item and add it; returns the fingerprint (store it to skip the work later)."""
+        fp = fingerprint(y, sample_rate_hz=sample_rate_hz)
+        self.add_fingerprint(item_id, fp)
+        return fp
+
+    def add_fingerprint(self, item_id: str, fp: Fingerprint) -> None:
+        """Add an already computed fingerprint.
+
+        Raises
+        ------
+        QualityInputError
+            ``item_id`` is already in the index.
+        """
+        if item_id in self._pos:
+            raise QualityInputError(f"item {item_id!r} is already in the duplicate index")
+        self._pos[item_id] = len(self._ids)
+        self._ids.append(item_id)
+        self._fps.append(fp)
+        self._postings = None
+
+    def _index(self) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+        """Inverted index: (values, items, frames) sorted by value, one posting per (value, item)."""
+        if self._postings is None:
+            vals, items, frames = _postings(self._fps, range(len(self._fps)))
+            self._postings = (vals, items, frames)
+        return self._postings
+
+    # ------------------------------------------------------------------ matching
+
+    def _verify(self, fa: Fingerprint, fb: Fingerprint, offset: int) -> tuple[float, int] | None:
+        """Best (score, offset) around ``offset`` (frame of b = frame of a + offset), or None."""
+        need_share = self.min_overlap_share * min(int(fa.active.sum()), int(fb.active.sum()))
+        need = max(self.min_overlap_s / FRAME_S, need_share, 1.0)
+        best: tuple[float, int] | None = None
+        for off in range(offset - 2, offset + 3):
+            a0 = max(0, -off)
+            a1 = min(fa.bits.size, fb.bits.size - off)
+            if a1 - a0 < need:
+                continue
+            mask = fa.active[a0:a1] & fb.active[a0 + off : a1 + off]
+            k = int(mask.sum())
+            if k < need:
+                continue
+            both = fa.reliable[a0:a1][mask] & fb.reliable[a0 + off : a1 + off][mask]
+            n_bits = _popcount(both)
+            if n_bits == 0:
+                continue
+            x = (fa.bits[a0:a1][mask] ^ fb.bits[a0 + off : a1 + off][mask]) & both
+            score = 1.0 - 2.0 * _popcount(x) / n_bits
+            if best is None or score > best[0]:
+                best = (score, off)
+        return best
+
+    def _near(
+        self, pairs: Iterable[tuple[int, int, int]], fps_a: list[Fingerprint], fps_b: list[Fingerprint]
+    ) -> list[tuple[int, int, float, int]]:
+        out = []
+        for a, b, off in pairs:
+            res = self._verify(fps_a[a], fps_b[b], off)
+            if res is not None and res[0] >= self.min_score:
+                out.append((a, b, res[0], res[1]))
+        return out
+
+    def find_duplicates(self) -> list[Match]:
+        """Every duplicate pair in the index.
+
+        Exact duplicates are reported once per extra copy, against the first-added copy.
+        Near duplicates are reported once per pair (later item first), except pairs
+        that are already exact duplicates.
+
+        Returns
+        -------
+        list[Match]
+            Sorted by ``item_id`` order of addition, then ``other_id``.
+        """
+        out: list[Match] = []
+        first_of: dict[str, int] = {}
+        exact_group: list[int] = []
+        for i, fp in enumerate(self._fps):
+            g = first_of.setdefault(fp.exact, i)
+            exact_group.append(g)
+            if g != i:
+                out.append(Match(self._ids[i], self._ids[g], "exact", 1.0, 0.0))
+        vals, items, frames = self._index()
+        cand = _candidates_self(vals, items, frames, self.max_postings, self.min_votes)
+        cand = [(a, b, off) for a, b, off in cand if exact_group[a] != exact_group[b]]
+        for a, b, score, off in self._near(cand, self._fps, self._fps):
+            # a < b: b is the later item; content at frame f of a is at frame f + off of b
+            out.append(Match(self._ids[b], self._ids[a], "near", round(score, 6), -off * FRAME_S))
+        order = {k: i for i, k in enumerate(self._ids)}
+        out.sort(key=lambda m: (order[m.item_id], order[m.other_id]))
+        return out
+
+    def query(self, y: npt.ArrayLike, *, sample_rate_hz: int, item_id: str = "<query>") -> list[Match]:
+        """Duplicates of a new item among the indexed ones (the item is not added).
+
+        Parameters
+        ----------
+        y, sample_rate_hz
+            The new item.
+        item_id
+            Name used as ``Match.item_id`` in the results.
+
+        Returns
+        -------
+        list[Match]
+            Exact matches first, then near matches by decreasing score.
+        """
+        return self.query_fingerprint(fingerprint(y, sample_rate_hz=sample_rate_hz), item_id=item_id)
+
+    def query_fingerprint(self, fp: Fingerprint, *, item_id: str = "<query>") -> list[Match]:
+        """As :meth:`query`, for an already computed fingerprint."""
+        exact = [
+            Match(item_id, self._ids[i], "exact", 1.0, 0.0)
+            for i, f in enumerate(self._fps)
+            if f.exact == fp.exact
+        ]
+        exact_ids = {m.other_id for m in exact}
+        vals, items, frames = self._index()
+        qv, _, qf = _postings([fp], [0])
+        cand = _candidates_cross(qv, qf, vals, items, frames, self.max_postings, self.min_votes)
+        near = []
+        for _, b, score, off in self._near(((0, b, off) for b, off in cand), [fp], self._fps):
+            if self._ids[b] in exact_ids:
+                continue
+            near.append(Match(item_id, self._ids[b], "near", round(score, 6), off * FRAME_S))
+        near.sort(key=lambda m: -m.score)
+        return exact + near
+
+    # ------------------------------------------------------------------ storage
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form of the whole index (settings, parameters and every fingerprint)."""
+        return {
+            "format": FORMAT,
+            "params": dict(_PARAMS),
+            "settings": {
+                "min_score": self.min_score,
+                "min_overlap_s": self.min_overlap_s,
+                "min_overlap_share": self.min_overlap_share,
+                "max_postings": self.max_postings,
+                "min_votes": self.min_votes,
+            },
+            "items": [{"id": i, **fp.to_dict()} for i, fp in zip(self._ids, self._fps, strict=True)],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DuplicateIndex:
+        """Rebuild an index stored with :meth:`to_dict`.
+
+        Raises
+        ------
+        QualityInputError
+            The data is not a stored index, or was made with other fingerprint parameters
+            (its fingerprints cannot be compared with new ones: rebuild it).
+        """
+        if not isinstance(data, Mapping) or data.get("format") != FORMAT:
+            got = data.get("format") if isinstance(data, Mapping) else type(data).__name__
+            raise QualityInputError(f"not a stored duplicate index: format {got!r}, expected {FORMAT!r}")
+        if data.get("params") != _PARAMS:
+            raise QualityInputError(
+                f"duplicate index was built with fingerprint parameters {data.get('params')}, this version "
+                f"uses {_PARAMS}: rebuild the index from the audio"
+            )
+        index = cls(**dict(data.get("settings", {})))
+        for row in data.get("items", []):
+            index.add_fingerprint(str(row["id"]), Fingerprint.from_dict(row))
+        return index
+
+
+# ---------------------------------------------------------------------- inverted index
+
+
+def _postings(
+    fps: list[Fingerprint], which: Iterable[int]
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+    """All keys as (key, item, frame), sorted by key then item, first frame of each (key, item)."""
+    vs, its, frs = [], [], []
+    for i in which:
+        fp = fps[i]
+        vs.append(fp.keys)
+        its.append(np.full(fp.keys.size, i, dtype=np.int32))
+        frs.append(fp.key_frames)
+    if not vs:
+        return np.zeros(0, np.uint64), np.zeros(0, np.int32), np.zeros(0, np.int32)
+    v = np.concatenate(vs)
+    it = np.concatenate(its)
+    fr = np.concatenate(frs)
+    order = np.lexsort((fr, it, v))
+    v, it, fr = v[order], it[order], fr[order]
+    keep = np.ones(v.size, dtype=bool)
+    keep[1:] = (v[1:] != v[:-1]) | (it[1:] != it[:-1])
+    return v[keep], it[keep], fr[keep]
+
+
+def _group_sizes(v: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+    if v.size == 0:
+        return np.zeros(0, np.int64)
+    starts = np.flatnonzero(np.concatenate(([True], v[1:] != v[:-1])))
+    sizes = np.diff(np.append(starts, v.size))
+    return np.repeat(sizes, sizes)
+
+
+def _best_offsets(
+    a: npt.NDArray[np.int64], b: npt.NDArray[np.int64], off: npt.NDArray[np.int64], min_votes: int
+) -> list[tuple[int, int, int]]:
+    """Per (a, b): the offset with the most votes, if it has at least min_votes."""
+    if a.size == 0:
+        return []
+    order = np.lexsort((off, b, a))
+    a, b, off = a[order], b[order], off[order]
+    new = np.concatenate(([True], (a[1:] != a[:-1]) | (b[1:] != b[:-1]) | (off[1:] != off[:-1])))
+    starts = np.flatnonzero(new)
+    votes = np.diff(np.append(starts, a.size))
+    ua, ub, uo = a[starts], b[starts], off[starts]
+    # neighbouring offsets (+-1 frame) support each other
+    adjacent = (ua[1:] == ua[:-1]) & (ub[1:] == ub[:-1]) & (uo[1:] - uo[:-1] == 1)
+    same_pair_next = np.concatenate((adjacent, [False]))
+    support = votes.copy()
+    support[:-1] += np.where(same_pair_next[:-1], votes[1:], 0)
+    support[1:] += np.where(same_pair_next[:-1], votes[:-1], 0)
+    # best offset per pair
+    order2 = np.lexsort((-support, ub, ua))
+    ua, ub, uo, support = ua[order2], ub[order2], uo[order2], support[order2]
+    first = np.concatenate(([True], (ua[1:] != ua[:-1]) | (ub[1:] != ub[:-1])))
+    ok = first & (support >= min_votes)
+    return list(zip(ua[ok].tolist(), ub[ok].tolist(), uo[ok].tolist(), strict=True))
+
+
+def _candidates_self(
+    v: npt.NDArray[np.uint64],
+    it: npt.NDArray[np.int32],
+    fr: npt.NDArray[np.int32],
+    max_postings: int,
+    min_votes: int,
+) -> list[tuple[int, int, int]]:
+    """Candidate (a, b, offset) with a < b among indexed items sharing sub-fingerprint values."""
+    sizes = _group_sizes(v)
+    keep = (sizes >= 2) & (sizes <= max_postings)
+    v, it, fr = v[keep], it[keep].astype(np.int64), fr[keep].astype(np.int64)
+    pa, pb, po = [], [], []
+    for lag in range(1, max_postings):
+        if lag >= v.size:
+            break
+        same = np.flatnonzero(v[:-lag] == v[lag:])
+        if same.size == 0:
+            break
+        # sorted by item within a value, so it[i] < it[i + lag]
+        pa.append(it[same])
+        pb.append(it[same + lag])
+        po.append(fr[same + lag] - fr[same])
+    if not pa:
+        return []
+    return _best_offsets(np.concatenate(pa), np.concatenate(pb), np.concatenate(po), min_votes)
+
+
+def _candidates_cross(
+    qv: npt.NDArray[np.uint64],
+    qf: npt.NDArray[np.int32],
+    v: npt.NDArray[np.uint64],
+    it: npt.NDArray[np.int32],
+    fr: npt.NDArray[np.int32],
+    max_postings: int,
+    min_votes: int,
+) -> list[tuple[int, int]]:
+    """Candidate (indexed item, offset) for one query's postings."""
+    lo = np.searchsorted(v, qv, side="left")
+    hi = np.searchsorted(v, qv, side="right")
+    n = hi - lo
+    ok = (n >= 1) & (n <= max_postings)
+    lo, n, qf = lo[ok], n[ok], qf[ok].astype(np.int64)
+    if lo.size == 0:
+        return []
+    rep = np.repeat(np.arange(lo.size), n)
+    pos = lo[rep] + (np.arange(rep.size) - np.repeat(np.cumsum(n) - n, n))
+    b = it[pos].astype(np.int64)
+    off = fr[pos].astype(np.int64) - qf[rep]
+    res = _best_offsets(np.zeros(b.size, np.int64), b, off, min_votes)
+    return [(bb, oo) for _, bb, oo in res]

@@ -1,0 +1,352 @@
+"""The quality-flag vocabulary, its thresholds, and metrics -> flags.
+
+A flag is a named, explained verdict on one item: which metric crossed which threshold,
+by how much, in a sentence a person can act on. :data:`FLAG_DOCS` is the one place
+where every flag name is defined; the manifest, the report and the CLI use these
+names unchanged.
+
+The default thresholds in :class:`QualityConfig` come from ``bench/bench_quality.py``:
+the 22 real recordings in ``shared/data`` (clean negatives) against the same
+recordings and synthetic voices with injected defects. Each field's description says
+what was measured.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["FLAG_DOCS", "Flag", "QualityConfig", "flag_item", "loudness_outliers"]
+
+FLAG_DOCS: dict[str, str] = {
+    "decode_error": "The file could not be decoded into audio (set by the loader, not by a metric).",
+    "truncated": "The file holds fewer samples than its header declares (set by the loader).",
+    "non_finite": "The decoded samples contain NaN or infinity (set by the loader).",
+    "exact_duplicate": "The decoded samples (quantised to 16 bits) are identical to another item's.",
+    "near_duplicate": "Another item is the same recording after re-encoding, gain, resampling, trim or light "
+    "noise.",
+    "silence": "Too little of the item is active audio, or it starts or ends with a long silence.",
+    "clipping": "Flat-topped peaks: runs of samples stuck at the item's maximum or minimum.",
+    "unstable_f0": "The F0 track jumps by octaves, breaks into fragments, sits at the search limits or "
+    "disagrees with a second extractor.",
+    "noisy": "The blind signal-to-noise estimate is low: steady hiss, hum or room noise under the voice.",
+    "low_bandwidth": "No content above a low frequency: upsampled from a low rate, or low-passed by a codec.",
+    "too_short": "The item is shorter than the minimum useful length.",
+    "too_long": "The item is longer than the maximum length (memory, padding waste).",
+    "dc_offset": "The mean sample value is far from zero.",
+    "loudness_outlier": "The item's loudness is far from its speaker's typical level (robust median/MAD).",
+    "nan_features": "A frame-level feature (F0, mel, volume ...) contains NaN or infinity.",
+    "frame_mismatch": "A frame-level feature does not have the frame count of the item's grid.",
+}
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One quality verdict on an item.
+
+    Attributes
+    ----------
+    name
+        A key of :data:`FLAG_DOCS`.
+    metric
+        The metric that triggered it (a key of :func:`svcprep.quality.metrics.item_metrics`).
+    value
+        The metric's value.
+    threshold
+        The threshold it crossed.
+    detail
+        A sentence for people, e.g. "412 samples in 9 runs stuck at the peak (0.7071)".
+    """
+
+    name: str
+    metric: str
+    value: float
+    threshold: float
+    detail: str
+
+
+class QualityConfig(BaseModel):
+    """Thresholds of every quality flag (units in the names).
+
+    Defaults were set from ``bench/bench_quality.py`` (see the README table). The
+    measurements behind each are in the field descriptions: "clean" is the 22 real
+    recordings of ``shared/data``, "injected" the defects added to them.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_duration_s: float = Field(
+        2.0, ge=0.0, description="too_short below this; the slicer's default shortest segment."
+    )
+    max_duration_s: float = Field(
+        20.0,
+        gt=0.0,
+        description="too_long above this; the slicer cuts at 15 s, so only unsliced inputs hit it.",
+    )
+    min_active_ratio: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="silence when less of the item is active. Clean items read 0.70-1.00 (0.70: a larynx "
+        "mic; vocadito_1 0.76 with 36 % unvoiced).",
+    )
+    max_edge_silence_s: float = Field(
+        3.0,
+        gt=0.0,
+        description="silence when the leading or trailing silence is longer. Clean items read up to 2.6 s "
+        "(NIT song070 keeps 2.4-2.6 s of studio silence at both ends); the slicer keeps 0.2 s margins.",
+    )
+    max_clip_ratio: float = Field(
+        1e-4,
+        ge=0.0,
+        le=1.0,
+        description="clipping when more of the samples sit in stuck runs (and there are at least "
+        "min_clip_runs runs). Clean items read 0.",
+    )
+    min_clip_runs: int = Field(
+        3, ge=1, description="clipping needs at least this many stuck runs (one flat crest is not a clip)."
+    )
+    min_snr_db: float = Field(
+        15.0,
+        description="noisy below this blind SNR. Clean items read 19.6-43.5 dB; voice + white noise at "
+        "10 dB reads ~10 dB.",
+    )
+    min_bandwidth_hz: float = Field(
+        11000.0,
+        gt=0.0,
+        description="low_bandwidth below this (only where the rate allows it, see "
+        "min_bandwidth_nyquist_share). Upsampled 16 kHz reads ~7.7 kHz, 22.05 kHz ~10.6 kHz; "
+        "clean full-band items 13.8-20.6 kHz.",
+    )
+    min_bandwidth_nyquist_share: float = Field(
+        0.7,
+        gt=0.0,
+        le=1.0,
+        description="The cutoff is min(min_bandwidth_hz, this x Nyquist): a 16 kHz dataset is only "
+        "flagged below 5.6 kHz.",
+    )
+    max_abs_dc_offset: float = Field(
+        0.01, ge=0.0, description="dc_offset above this |mean sample|. Clean items read below 0.001."
+    )
+    max_octave_jumps_per_s: float = Field(
+        0.5, ge=0.0, description="unstable_f0 above this many octave jumps per voiced second."
+    )
+    max_short_voiced_run_ratio: float = Field(
+        0.3, ge=0.0, le=1.0, description="unstable_f0 when more voiced frames lie in runs shorter than 0.1 s."
+    )
+    max_f0_at_limits_ratio: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="unstable_f0 when more voiced frames are within 1 % of floor/ceiling.",
+    )
+    max_f0_disagreement_ratio: float = Field(
+        0.2, ge=0.0, le=1.0, description="unstable_f0 when more jointly voiced frames differ by > 50 cents."
+    )
+    loudness_outlier_z: float = Field(
+        3.5, gt=0.0, description="loudness_outlier beyond this many robust SDs (1.4826 x MAD) off the median."
+    )
+    loudness_outlier_min_db: float = Field(
+        6.0, ge=0.0, description="... and at least this many dB from the speaker's median (tight groups)."
+    )
+    loudness_outlier_min_items: int = Field(
+        5, ge=3, description="Speakers with fewer items are not judged (no robust typical level)."
+    )
+    near_duplicate_min_score: float = Field(
+        0.85,
+        ge=0.0,
+        le=1.0,
+        description="near_duplicate at or above this score (1 - 2 x bit error rate of the reliable "
+        "fingerprint bits). Copies (ogg, mp3, gain, resample, trim, 20-30 dB noise) score 0.90-1.00; "
+        "unrelated items <= 0.18, choir bleed <= 0.34, other takes ~0.5, the same bass on two mics 0.81.",
+    )
+    max_frame_count_error: int = Field(
+        0, ge=0, description="frame_mismatch when a feature is more frames off the grid than this."
+    )
+
+
+def _fmt_s(x: float) -> str:
+    return f"{x:.2f} s"
+
+
+def flag_item(metrics: Mapping[str, float], cfg: QualityConfig) -> list[Flag]:
+    """Turn one item's metrics into flags.
+
+    Metrics that are absent (no F0 given, no feature check run) produce no flag. At
+    most one flag per name is returned; when several metrics trigger the same flag
+    (``silence``, ``unstable_f0``), the first in the documented order is the flag's
+    metric and the detail names the others.
+
+    Parameters
+    ----------
+    metrics
+        From :func:`svcprep.quality.metrics.item_metrics` and
+        :func:`~svcprep.quality.metrics.feature_metrics` (merged).
+    cfg
+        Thresholds.
+
+    Returns
+    -------
+    list[Flag]
+        In the order of :data:`FLAG_DOCS`.
+    """
+    m = {k: float(v) for k, v in metrics.items()}
+    found: dict[str, list[Flag]] = defaultdict(list)
+
+    def add(name: str, metric: str, threshold: float, detail: str) -> None:
+        found[name].append(Flag(name, metric, m[metric], float(threshold), detail))
+
+    def has(key: str) -> bool:
+        return key in m and math.isfinite(m[key])
+
+    if has("duration_s"):
+        d = m["duration_s"]
+        if d < cfg.min_duration_s:
+            text = f"{_fmt_s(d)} long, under {_fmt_s(cfg.min_duration_s)}"
+            add("too_short", "duration_s", cfg.min_duration_s, text)
+        if d > cfg.max_duration_s:
+            text = f"{_fmt_s(d)} long, over {_fmt_s(cfg.max_duration_s)}"
+            add("too_long", "duration_s", cfg.max_duration_s, text)
+    if has("active_ratio") and m["active_ratio"] < cfg.min_active_ratio:
+        add(
+            "silence",
+            "active_ratio",
+            cfg.min_active_ratio,
+            f"only {m['active_ratio']:.0%} of the item is active audio (minimum {cfg.min_active_ratio:.0%})",
+        )
+    for key, where in (("leading_silence_s", "starts"), ("trailing_silence_s", "ends")):
+        if has(key) and m[key] > cfg.max_edge_silence_s:
+            add(
+                "silence",
+                key,
+                cfg.max_edge_silence_s,
+                f"{where} with {_fmt_s(m[key])} of silence (maximum {_fmt_s(cfg.max_edge_silence_s)})",
+            )
+    if has("clip_ratio") and has("clip_runs"):
+        ratio, runs = m["clip_ratio"], m["clip_runs"]
+        if ratio > cfg.max_clip_ratio and runs >= cfg.min_clip_runs:
+            samples = m.get("clip_samples", float("nan"))
+            peak = m.get("peak_abs", float("nan"))
+            add(
+                "clipping",
+                "clip_ratio",
+                cfg.max_clip_ratio,
+                f"{samples:.0f} samples ({ratio:.3%}) in {runs:.0f} runs stuck at the peak ({peak:.4f})",
+            )
+    if has("snr_db") and m["snr_db"] < cfg.min_snr_db:
+        text = f"estimated SNR {m['snr_db']:.1f} dB, under {cfg.min_snr_db:g} dB"
+        add("noisy", "snr_db", cfg.min_snr_db, text)
+    if has("bandwidth_hz") and has("duration_s"):
+        sr = m.get("sample_rate_hz")
+        cutoff = cfg.min_bandwidth_hz
+        if sr is not None and math.isfinite(sr) and sr > 0:
+            cutoff = min(cutoff, cfg.min_bandwidth_nyquist_share * sr / 2)
+        active = m.get("active_ratio", 1.0) > 0
+        if active and m["bandwidth_hz"] < cutoff:
+            add(
+                "low_bandwidth",
+                "bandwidth_hz",
+                cutoff,
+                f"no content above {m['bandwidth_hz'] / 1000:.1f} kHz (expected at least "
+                f"{cutoff / 1000:.1f} kHz): upsampled or low-passed",
+            )
+    if has("dc_offset") and abs(m["dc_offset"]) > cfg.max_abs_dc_offset:
+        add(
+            "dc_offset",
+            "dc_offset",
+            cfg.max_abs_dc_offset,
+            f"mean sample {m['dc_offset']:+.4f} (|mean| limit {cfg.max_abs_dc_offset:g}): "
+            "high-pass the input",
+        )
+    f0_checks = (
+        ("octave_jumps", cfg.max_octave_jumps_per_s, "{v:.2f} octave jumps per voiced second"),
+        ("f0_disagreement_ratio", cfg.max_f0_disagreement_ratio, "{v:.0%} of frames disagree with F0 #2"),
+        ("f0_at_limits_ratio", cfg.max_f0_at_limits_ratio, "{v:.0%} of voiced frames at the F0 limits"),
+        (
+            "short_voiced_run_ratio",
+            cfg.max_short_voiced_run_ratio,
+            "{v:.0%} of voiced frames in runs < 0.1 s",
+        ),
+    )
+    for key, thr, text in f0_checks:
+        if has(key) and m[key] > thr:
+            add("unstable_f0", key, thr, text.format(v=m[key]) + f" (limit {thr:g})")
+    if has("non_finite_feature_values") and m["non_finite_feature_values"] > 0:
+        add(
+            "nan_features",
+            "non_finite_feature_values",
+            0.0,
+            f"{m['non_finite_feature_values']:.0f} NaN or infinite feature values",
+        )
+    if has("frame_count_error") and m["frame_count_error"] > cfg.max_frame_count_error:
+        add(
+            "frame_mismatch",
+            "frame_count_error",
+            float(cfg.max_frame_count_error),
+            f"a feature is {m['frame_count_error']:.0f} frames off the item's grid",
+        )
+    out = []
+    for name in FLAG_DOCS:
+        flags = found.get(name)
+        if not flags:
+            continue
+        first = flags[0]
+        if len(flags) > 1:
+            more = "; ".join(f.detail for f in flags[1:])
+            detail = f"{first.detail}; also {more}"
+            first = Flag(first.name, first.metric, first.value, first.threshold, detail)
+        out.append(first)
+    return out
+
+
+def loudness_outliers(values_by_item: Mapping[str, tuple[str, float]], cfg: QualityConfig) -> dict[str, Flag]:
+    """Items whose loudness is far from their speaker's typical level.
+
+    Per speaker: median ``m`` and ``s = 1.4826 * MAD`` of the items' loudness. An item
+    is an outlier when ``|x - m| > max(cfg.loudness_outlier_z * s,
+    cfg.loudness_outlier_min_db)``. Speakers with fewer than
+    ``cfg.loudness_outlier_min_items`` items with a finite level are skipped.
+
+    Parameters
+    ----------
+    values_by_item
+        item id -> (speaker, loudness in LUFS or dBFS).
+    cfg
+        Thresholds.
+
+    Returns
+    -------
+    dict[str, Flag]
+        item id -> ``loudness_outlier`` flag (``metric`` = ``loudness_lufs``, ``threshold`` =
+        the allowed distance in dB).
+    """
+    groups: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for item, (speaker, value) in values_by_item.items():
+        v = float(value)
+        if math.isfinite(v):
+            groups[speaker].append((item, v))
+    out: dict[str, Flag] = {}
+    for speaker, rows in groups.items():
+        if len(rows) < cfg.loudness_outlier_min_items:
+            continue
+        vals = np.array([v for _, v in rows])
+        med = float(np.median(vals))
+        sd = 1.4826 * float(np.median(np.abs(vals - med)))
+        allowed = max(cfg.loudness_outlier_z * sd, cfg.loudness_outlier_min_db)
+        for item, v in rows:
+            if abs(v - med) > allowed:
+                side = "louder" if v > med else "quieter"
+                out[item] = Flag(
+                    "loudness_outlier",
+                    "loudness_lufs",
+                    v,
+                    allowed,
+                    f"{abs(v - med):.1f} dB {side} than speaker {speaker!r}'s median {med:.1f} "
+                    f"(allowed {allowed:.1f} dB)",
+                )
+    return out
