@@ -1,0 +1,91 @@
+"""End-to-end: the build flags what will hurt training, and the split leaves it out."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import soundfile as sf
+
+import svcprep
+from svcprep.cli import main
+from svcprep.testing import clipped, sing_phrase
+
+
+def _song(seed: int, base_hz: float) -> np.ndarray:
+    notes = tuple(base_hz * 2 ** (k / 12) for k in (0, 2, 4, 5, 7, 5))
+    v = sing_phrase(sample_rate_hz=44100, notes_hz=notes, note_s=0.6, pause_s=0.4, breath=0.002, seed=seed)
+    return v.audio
+
+
+def test_defects_are_flagged_with_their_reason_and_kept_out_of_training(tmp_path, capsys) -> None:
+    raw = tmp_path / "raw"
+    (raw / "ann").mkdir(parents=True)
+    (raw / "ben").mkdir(parents=True)
+    a = _song(1, 220.0)
+    sf.write(raw / "ann" / "take1.wav", a, 44100, subtype="PCM_16")
+    same, _ = sf.read(raw / "ann" / "take1.wav", dtype="float32")
+    sf.write(raw / "ann" / "take1_copy.flac", same, 44100, subtype="PCM_24")  # same audio, other container
+    sf.write(raw / "ann" / "take2.wav", _song(2, 233.0), 44100, subtype="PCM_16")
+    sf.write(raw / "ben" / "hot.wav", clipped(_song(3, 130.0), gain_db=12.0) * 0.5, 44100, subtype="PCM_16")
+    sf.write(raw / "ben" / "calm.wav", _song(4, 147.0), 44100, subtype="PCM_16")
+    out = tmp_path / "out"
+    args = ["--set", "denoise.spectral_gating=false", "--set", "slice.min_segment_s=1.0", "--no-progress"]
+    assert main(["build", str(raw), str(out), "-j", "2", *args]) == 0
+    text = capsys.readouterr().out
+    assert "worst items" in text and "exact_duplica" in text
+
+    recs = {r["id"]: r for r in map(json.loads, (out / "manifest.jsonl").read_text().splitlines())}
+    copy = [r for r in recs.values() if r["source"] == "ann/take1_copy.flac"]
+    orig = [r for r in recs.values() if r["source"] == "ann/take1.wav"]
+    assert copy and all("exact_duplicate" in r["flags"] for r in copy)
+    assert all("exact_duplicate" not in r["flags"] for r in orig), "the first copy stays"
+    d = copy[0]["flag_details"]["exact_duplicate"]
+    assert d["duplicate_of"].startswith("ann/take1.wav#") and d["detail"]
+    hot = [r for r in recs.values() if r["source"] == "ben/hot.wav"]
+    assert hot and all("clipping" in r["flags"] for r in hot)
+    det = hot[0]["flag_details"]["clipping"]
+    assert det["metric"] == "clip_ratio" and det["value"] > det["threshold"]
+    clean = [r for r in recs.values() if r["source"] in ("ann/take2.wav", "ben/calm.wav")]
+    assert clean and not any(
+        {"clipping", "exact_duplicate", "near_duplicate"} & set(r["flags"]) for r in clean
+    )
+
+    ds = svcprep.open(out)
+    split = ds.split()
+    assert set(split.excluded) == {r["id"] for r in recs.values() if r["status"] == "ok" and r["flags"]}
+    assert not set(split.train) & {r["id"] for r in copy + hot}
+    assert all(r["split"] in ("train", "val", "excluded") for r in recs.values() if r["status"] == "ok")
+
+    # --include keeps clipped items in training; only metrics-free work is redone (no audio stage)
+    report = svcprep.build(
+        raw,
+        out,
+        svcprep.load_config(
+            overrides=[
+                "denoise.spectral_gating=false",
+                "slice.min_segment_s=1.0",
+                'split.include_flags=["clipping"]',
+            ]
+        ),
+        jobs=2,
+    )
+    assert report.published and not report.stage_runs
+    ds = svcprep.open(out)
+    assert {r["id"] for r in hot} <= set(
+        ds.split(include_flags=["clipping"]).train + ds.split(include_flags=["clipping"]).val
+    )
+    assert all(ds.record(r["id"])["split"] in ("train", "val") for r in hot)
+
+
+def test_check_scans_without_keeping_features(tmp_path, capsys) -> None:
+    raw = tmp_path / "raw"
+    (raw / "s").mkdir(parents=True)
+    sf.write(raw / "s" / "a.wav", _song(5, 196.0), 44100)
+    manifest = tmp_path / "scan.jsonl"
+    assert main(["check", str(raw), "--manifest", str(manifest), "--no-progress", "-j", "1"]) == 0
+    recs = [json.loads(x) for x in manifest.read_text().splitlines()]
+    assert recs and all(r["status"] == "ok" for r in recs)
+    assert all("snr_db" in r["metrics"] and "clip_ratio" in r["metrics"] for r in recs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw", "scan.jsonl"]
+    assert "manifest written to" in capsys.readouterr().out
