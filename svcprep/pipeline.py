@@ -693,15 +693,19 @@ def check_environment(cfg: BuildConfig) -> None:
     A broken install would otherwise surface as the same error on every item.
     """
     import importlib
+    import importlib.util
 
     from svcprep._compat import import_pyworld
 
     problems = []
-    for name in ("soundfile", "soxr", "scipy.signal", "librosa", "noisereduce"):
+    for name in ("soundfile", "soxr"):
         try:
             importlib.import_module(name)
         except Exception as err:  # any import failure is a broken environment
             problems.append(f"{name}: {type(err).__name__}: {err}")
+    for name in ("scipy", "librosa", "noisereduce"):  # slow to import: only look them up
+        if importlib.util.find_spec(name) is None:
+            problems.append(f"{name}: not installed")
     try:
         import_pyworld()
     except Exception as err:
@@ -777,7 +781,6 @@ def build(
     cfg = config or BuildConfig()
     raw_p, out_p = Path(raw), Path(out)
     _check_paths(raw_p, out_p)
-    check_environment(cfg)
     n_jobs = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
     try:
         out_p.mkdir(parents=True, exist_ok=True)
@@ -846,6 +849,10 @@ def build(
                     todo_src.append(p)
                 else:
                     src_outcomes.append(res)
+            env_checked = False
+            if todo_src:
+                check_environment(cfg)
+                env_checked = True
             task_src = ui.task("decode + slice", len(todo_src))
             _parallel_map(
                 _src_task,
@@ -874,6 +881,8 @@ def build(
                     todo_items.append(ip)
                 else:
                     item_outcomes.append(res_i)
+            if todo_items and not env_checked:
+                check_environment(cfg)
             task_items = ui.task("features", len(todo_items), audio_seconds=True)
             _parallel_map(
                 _item_task,

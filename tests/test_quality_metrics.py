@@ -471,6 +471,11 @@ def test_loudness_outliers_per_speaker() -> None:
     med = np.median(vals)
     mad = 1.4826 * np.median(np.abs(vals - med))
     assert f.threshold == pytest.approx(max(cfg.loudness_outlier_z * mad, cfg.loudness_outlier_min_db))
+    # a wide spread never hides an item more than loudness_outlier_max_db off the median
+    wide = {f"w{i}": ("w", -20.0 + 8.0 * (i % 5 - 2)) for i in range(10)}
+    wide["w_far"] = ("w", -20.0 - 21.0)
+    out = loudness_outliers(wide, cfg)
+    assert set(out) == {"w_far"} and out["w_far"].threshold == cfg.loudness_outlier_max_db
 
 
 # --------------------------------------------------------------------------- real recordings

@@ -197,3 +197,27 @@ sys.exit(main(["build", {str(raw)!r}, {str(out)!r}, "-j", "1", "--no-progress",
     assert "cannot write to the output folder" in res.stderr and "previously published version" in res.stderr
     ds = svcprep.open(out)
     assert ds.version == r1.version and ds[0]["mel"].shape[1] == 128
+
+
+def test_changing_one_item_changes_at_most_two_shards() -> None:
+    import hashlib
+
+    from svcprep.store.shards import ShardItem, plan_shards, shard_id
+
+    def item(i: int, salt: str = "") -> ShardItem:
+        key = hashlib.sha256(f"{i}{salt}".encode()).hexdigest()
+        return ShardItem(id=f"i{i:04d}", key=key, n_samples=4 * 44100, n_frames=345, load=dict)
+
+    items = [item(i) for i in range(400)]
+
+    def ids(its: list[ShardItem]) -> set[str]:
+        return {shard_id(g, n_mels=128) for g in plan_shards(its, n_mels=128, shard_size_bytes=40_000_000)}
+
+    base = ids(items)
+    assert len(base) >= 4
+    rng = np.random.default_rng(0)
+    for j in rng.integers(0, 400, size=40):
+        changed = list(items)
+        changed[j] = item(int(j), "new")
+        assert len(ids(changed) - base) <= 2
+        assert len(ids(items[:j] + items[j + 1 :]) - base) <= 2  # removal

@@ -154,6 +154,13 @@ class QualityConfig(BaseModel):
     loudness_outlier_min_db: float = Field(
         6.0, ge=0.0, description="... and at least this many dB from the speaker's median (tight groups)."
     )
+    loudness_outlier_max_db: float = Field(
+        20.0,
+        gt=0.0,
+        description="... and always beyond this many dB from the median, however wide the spread (a few "
+        "wrong-gain items in a small group inflate the MAD). NIT song070's two sessions, 11 LU apart, "
+        "put natural 2 s items up to 14 dB off their singer's median.",
+    )
     loudness_outlier_min_items: int = Field(
         5, ge=3, description="Speakers with fewer items are not judged (no robust typical level)."
     )
@@ -308,8 +315,8 @@ def loudness_outliers(values_by_item: Mapping[str, tuple[str, float]], cfg: Qual
     """Items whose loudness is far from their speaker's typical level.
 
     Per speaker: median ``m`` and ``s = 1.4826 * MAD`` of the items' loudness. An item
-    is an outlier when ``|x - m| > max(cfg.loudness_outlier_z * s,
-    cfg.loudness_outlier_min_db)``. Speakers with fewer than
+    is an outlier when ``|x - m| > min(max(cfg.loudness_outlier_z * s,
+    cfg.loudness_outlier_min_db), cfg.loudness_outlier_max_db)``. Speakers with fewer than
     ``cfg.loudness_outlier_min_items`` items with a finite level are skipped.
 
     Parameters
@@ -338,6 +345,7 @@ def loudness_outliers(values_by_item: Mapping[str, tuple[str, float]], cfg: Qual
         med = float(np.median(vals))
         sd = 1.4826 * float(np.median(np.abs(vals - med)))
         allowed = max(cfg.loudness_outlier_z * sd, cfg.loudness_outlier_min_db)
+        allowed = min(allowed, max(cfg.loudness_outlier_max_db, cfg.loudness_outlier_min_db))
         for item, v in rows:
             if abs(v - med) > allowed:
                 side = "louder" if v > med else "quieter"

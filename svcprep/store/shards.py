@@ -21,6 +21,7 @@ group of items keeps its shard across versions and the folder is written only on
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,21 +62,25 @@ class ShardItem:
 def plan_shards(items: Sequence[ShardItem], *, n_mels: int, shard_size_bytes: int) -> list[list[ShardItem]]:
     """Group items (in the given order) into shards of about ``shard_size_bytes``.
 
-    Boundaries are content-defined: besides the size limit, a shard also ends after an
-    item whose key hash falls in a fixed 1-in-8 class once the shard is at least a
-    quarter full. Inserting or changing one item then changes only the shard holding
-    it (and at most the next), not every shard after it.
+    Boundaries are content-defined: a shard ends after an item whose key hash falls in
+    a 1-in-``k`` class, ``k`` being the power of two nearest the number of items that
+    fill a shard, so the decision depends on the item alone. Adding, changing or removing
+    one item changes only the shard holding it (and its neighbour when the change moves
+    a boundary); every other shard keeps its content and so its id. A shard that reaches
+    twice the target size is cut regardless.
     """
+    if not items:
+        return []
+    mean = sum(it.nbytes(n_mels) for it in items) / len(items)
+    per_shard = max(1.0, shard_size_bytes / max(mean, 1.0))
+    k = 1 << max(0, round(math.log2(per_shard)))
     groups: list[list[ShardItem]] = []
     cur: list[ShardItem] = []
     size = 0
     for it in items:
         cur.append(it)
         size += it.nbytes(n_mels)
-        boundary = size >= shard_size_bytes or (
-            size >= shard_size_bytes // 4 and int(it.key[:8], 16) % 8 == 0
-        )
-        if boundary:
+        if int(it.key[:8], 16) % k == 0 or size >= 2 * shard_size_bytes:
             groups.append(cur)
             cur, size = [], 0
     if cur:
