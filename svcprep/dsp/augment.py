@@ -24,7 +24,8 @@ import numpy as np
 import numpy.typing as npt
 
 from svcprep._compat import import_pyworld
-from svcprep.errors import ConfigError, NonFiniteAudioError
+from svcprep.dsp._checks import as_audio
+from svcprep.errors import ConfigError
 
 pyworld = import_pyworld()
 __all__ = ["FRAME_PERIOD_MS", "pitch_shift", "time_stretch"]
@@ -38,17 +39,6 @@ FRAME_PERIOD_MS = 5.0
 _SILENT_PEAK = 2.0**-24
 #: The phase vocoder's FFT size; shorter inputs are handled without it.
 _PV_N_FFT = 2048
-
-
-def _as_audio(y: npt.ArrayLike, *, what: str) -> npt.NDArray[np.floating]:
-    a = np.asarray(y)
-    if a.ndim != 1:
-        raise ValueError(f"{what}: audio must be mono and 1-D, got an array of shape {a.shape}")
-    if not np.issubdtype(a.dtype, np.floating):
-        raise ValueError(f"{what}: audio must be floating point (float32), got dtype {a.dtype}")
-    if a.size and not np.isfinite(a).all():
-        raise NonFiniteAudioError(f"{what}: audio contains NaN or infinite samples")
-    return a
 
 
 def _check_common(sample_rate_hz: float, method: str, what: str) -> None:
@@ -134,7 +124,7 @@ def pitch_shift(
     ConfigError
         A parameter is out of range.
     """
-    a = _as_audio(y, what="pitch_shift")
+    a = as_audio(y, what="pitch_shift")
     _check_common(sample_rate_hz, method, "pitch_shift")
     if not (math.isfinite(semitones) and -48.0 <= semitones <= 48.0):
         raise ConfigError(
@@ -228,7 +218,7 @@ def time_stretch(
         Silence comes back as silence of that length; input too short to analyse
         (see :func:`pitch_shift`) is resampled by linear interpolation instead.
     """
-    a = _as_audio(y, what="time_stretch")
+    a = as_audio(y, what="time_stretch")
     _check_common(sample_rate_hz, method, "time_stretch")
     if not (math.isfinite(rate) and 0.05 <= rate <= 20.0):
         raise ConfigError(f"augment.time_stretch_rates contains {rate}: use a finite rate in [0.05, 20]")

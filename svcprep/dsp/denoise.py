@@ -14,7 +14,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import signal
 
-from svcprep.errors import ConfigError, NonFiniteAudioError
+from svcprep.dsp._checks import as_audio, check_rate
+from svcprep.errors import ConfigError
 
 __all__ = ["denoise", "gate_n_fft", "highpass", "spectral_gate"]
 
@@ -62,22 +63,6 @@ def _noise_sample(
     if float(energy[keep].mean()) > float(np.median(energy)) * 10.0 ** (-MIN_PAUSE_DEPTH_DB / 10.0):
         return None
     return np.ascontiguousarray(frames[keep].ravel())
-
-
-def _as_audio(y: npt.ArrayLike, *, what: str) -> npt.NDArray[np.floating]:
-    a = np.asarray(y)
-    if a.ndim != 1:
-        raise ValueError(f"{what}: audio must be mono and 1-D, got an array of shape {a.shape}")
-    if not np.issubdtype(a.dtype, np.floating):
-        raise ValueError(f"{what}: audio must be floating point (float32), got dtype {a.dtype}")
-    if a.size and not np.isfinite(a).all():
-        raise NonFiniteAudioError(f"{what}: audio contains NaN or infinite samples")
-    return a
-
-
-def _check_rate(sample_rate_hz: float, *, what: str) -> None:
-    if not (math.isfinite(sample_rate_hz) and sample_rate_hz > 0):
-        raise ConfigError(f"{what}: sample_rate_hz={sample_rate_hz} must be a positive number")
 
 
 def _check_highpass(sample_rate_hz: float, cutoff_hz: float, order: int) -> None:
@@ -129,8 +114,8 @@ def highpass(
     ConfigError
         The cut-off is negative or not below Nyquist, or the order is out of range.
     """
-    a = _as_audio(y, what="highpass")
-    _check_rate(sample_rate_hz, what="highpass")
+    a = as_audio(y, what="highpass")
+    check_rate(sample_rate_hz, what="highpass")
     _check_highpass(sample_rate_hz, cutoff_hz, order)
     if cutoff_hz == 0.0 or a.size == 0:
         return a.astype(np.float32, copy=True)
@@ -184,8 +169,8 @@ def spectral_gate(
         inputs shorter than four FFTs cannot give a noise estimate and are returned
         unchanged too.
     """
-    a = _as_audio(y, what="spectral_gate")
-    _check_rate(sample_rate_hz, what="spectral_gate")
+    a = as_audio(y, what="spectral_gate")
+    check_rate(sample_rate_hz, what="spectral_gate")
     _check_gate(strength, n_std_thresh)
     x = a.astype(np.float32, copy=True)
     n_fft = gate_n_fft(sample_rate_hz)
@@ -252,8 +237,8 @@ def denoise(
     numpy.ndarray
         float32 audio of the same length, always finite.
     """
-    a = _as_audio(y, what="denoise")
-    _check_rate(sample_rate_hz, what="denoise")
+    a = as_audio(y, what="denoise")
+    check_rate(sample_rate_hz, what="denoise")
     _check_highpass(sample_rate_hz, highpass_hz, highpass_order)
     _check_gate(strength, n_std_thresh)
     out = highpass(a, sample_rate_hz=sample_rate_hz, cutoff_hz=highpass_hz, order=highpass_order)

@@ -17,7 +17,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import signal
 
-from svcprep.errors import ConfigError, NonFiniteAudioError
+from svcprep.dsp._checks import as_audio, check_rate
+from svcprep.errors import ConfigError
 
 __all__ = [
     "integrated_loudness_lufs",
@@ -47,22 +48,6 @@ _TRUE_PEAK_BLOCK = 1 << 18  # samples per block of the oversampled peak search
 _TRUE_PEAK_PAD = 64  # input samples of context on each side of a block (filter half-length is 40)
 
 
-def _as_audio(y: npt.ArrayLike, *, what: str) -> npt.NDArray[np.floating]:
-    a = np.asarray(y)
-    if a.ndim != 1:
-        raise ValueError(f"{what}: audio must be mono and 1-D, got an array of shape {a.shape}")
-    if not np.issubdtype(a.dtype, np.floating):
-        raise ValueError(f"{what}: audio must be floating point (float32), got dtype {a.dtype}")
-    if a.size and not np.isfinite(a).all():
-        raise NonFiniteAudioError(f"{what}: audio contains NaN or infinite samples")
-    return a
-
-
-def _check_rate(sample_rate_hz: float, *, what: str) -> None:
-    if not (math.isfinite(sample_rate_hz) and sample_rate_hz > 0):
-        raise ConfigError(f"{what}: sample_rate_hz={sample_rate_hz} must be a positive number")
-
-
 def k_weighting_sos(*, sample_rate_hz: float) -> npt.NDArray[np.float64]:
     """Second-order sections of the BS.1770 K-weighting filter at any sample rate.
 
@@ -80,7 +65,7 @@ def k_weighting_sos(*, sample_rate_hz: float) -> npt.NDArray[np.float64]:
         Shape (2, 6), float64, ``scipy.signal.sosfilt`` layout: the high shelf, then the
         high-pass.
     """
-    _check_rate(sample_rate_hz, what="k_weighting_sos")
+    check_rate(sample_rate_hz, what="k_weighting_sos")
     k = math.tan(math.pi * _SHELF_HZ / sample_rate_hz)
     vh = 10.0 ** (_SHELF_GAIN_DB / 20.0)
     vb = vh**0.4996667741545416
@@ -127,8 +112,8 @@ def integrated_loudness_lufs(y: npt.ArrayLike, *, sample_rate_hz: float) -> floa
     ConfigError
         ``sample_rate_hz`` is not positive.
     """
-    a = _as_audio(y, what="integrated_loudness_lufs")
-    _check_rate(sample_rate_hz, what="integrated_loudness_lufs")
+    a = as_audio(y, what="integrated_loudness_lufs")
+    check_rate(sample_rate_hz, what="integrated_loudness_lufs")
     n = a.size
     if n == 0:
         return -math.inf
@@ -197,8 +182,8 @@ def true_peak_dbfs(y: npt.ArrayLike, *, sample_rate_hz: float) -> float:
     float
         ``20 * log10(true peak)``; ``-inf`` for silence or an empty input.
     """
-    a = _as_audio(y, what="true_peak_dbfs")
-    _check_rate(sample_rate_hz, what="true_peak_dbfs")
+    a = as_audio(y, what="true_peak_dbfs")
+    check_rate(sample_rate_hz, what="true_peak_dbfs")
     peak = _true_peak_linear(a)
     return 20.0 * math.log10(peak) if peak > 0 else -math.inf
 
@@ -240,8 +225,8 @@ def normalize_loudness(
         The scaled float32 audio and the gain applied in dB. Silence (and audio with
         no block above the -70 LUFS gate) comes back unchanged with gain 0.
     """
-    a = _as_audio(y, what="normalize_loudness")
-    _check_rate(sample_rate_hz, what="normalize_loudness")
+    a = as_audio(y, what="normalize_loudness")
+    check_rate(sample_rate_hz, what="normalize_loudness")
     if not (math.isfinite(target_lufs) and target_lufs <= 0):
         raise ConfigError(f"loudness.target_lufs={target_lufs} must be a finite level <= 0 LUFS")
     if not (math.isfinite(peak_dbfs) and peak_dbfs <= 0):
@@ -274,7 +259,7 @@ def normalize_peak(y: npt.ArrayLike, *, peak_dbfs: float = -1.0) -> tuple[FloatA
         The scaled float32 audio and the gain in dB. Silence comes back unchanged with
         gain 0.
     """
-    a = _as_audio(y, what="normalize_peak")
+    a = as_audio(y, what="normalize_peak")
     if not (math.isfinite(peak_dbfs) and peak_dbfs <= 0):
         raise ConfigError(f"loudness.peak_dbfs={peak_dbfs} must be a finite level <= 0 dBFS")
     peak = float(np.max(np.abs(a))) if a.size else 0.0
