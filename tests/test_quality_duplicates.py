@@ -164,7 +164,9 @@ def test_different_takes_singers_and_passages_do_not_match() -> None:
     # another singer of that song: other timbre (formants, tilt), own timing
     song = testing.sing_phrase(sample_rate_hz=sr, notes_hz=(196.0, 220.0, 247.0, 262.0, 294.0), note_s=0.7)
     index.add("song_singer1", song.audio, sample_rate_hz=sr)
-    f0 = testing.sing_phrase(sample_rate_hz=sr, notes_hz=(196.0, 220.0, 247.0, 262.0, 294.0), note_s=0.74).f0_hz
+    f0 = testing.sing_phrase(
+        sample_rate_hz=sr, notes_hz=(196.0, 220.0, 247.0, 262.0, 294.0), note_s=0.74
+    ).f0_hz
     singer2 = testing.harmonic_voice(f0, sample_rate_hz=sr, formants_hz=(400.0, 2000.0, 3000.0), breath=0.01)
     index.add("song_singer2", singer2.audio, sample_rate_hz=sr)
     assert index.find_duplicates() == []
@@ -281,4 +283,4 @@ def test_pairs_are_reported_once() -> None:
     pairs = {(m.item_id, m.other_id) for m in found}
     assert pairs == {(f"g{b}", f"g{a}") for a, b in combinations(range(4), 2)}
     assert all(m.kind == "near" and m.score > 0.95 for m in found)
-    assert dup.FRAME_S == pytest.approx(0.0128)
+    assert pytest.approx(0.0128) == dup.FRAME_S

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import math
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def _data(rel: str) -> tuple[np.ndarray, int]:
 def _ref_stuck_runs(y: np.ndarray, value: float, min_run: int = 3) -> int:
     """Independent count: runs of exactly `value` at least min_run long (plain loop)."""
     runs, length = 0, 0
-    for v in y.tolist() + [None]:
+    for v in [*y.tolist(), None]:
         if v is not None and v == value:
             length += 1
         else:
@@ -147,7 +148,7 @@ def test_snr_tracks_known_white_noise_levels() -> None:
         estimates.append(est)
         if snr >= 10:
             assert est == pytest.approx(true, abs=3.0), (snr, est)
-    assert all(b > a + 5 for a, b in zip(estimates, estimates[1:], strict=False))
+    assert all(b > a + 5 for a, b in itertools.pairwise(estimates))
 
 
 def test_snr_of_pink_noise_and_silence() -> None:
@@ -306,6 +307,8 @@ def test_bad_input_raises_svcprep_errors() -> None:
         item_metrics(np.zeros((2, 100), np.float32), sample_rate_hz=16000)
     with pytest.raises(ConfigError, match="sample_rate_hz"):
         item_metrics(y, sample_rate_hz=0)
+    with pytest.raises(QualityInputError, match="floating point"):
+        item_metrics(np.zeros(100, np.int16), sample_rate_hz=16000)
     with pytest.raises(QualityInputError, match="frames"):
         item_metrics(y, sample_rate_hz=16000, f0_hz=np.ones(10), voiced=np.ones(9))
     with pytest.raises(QualityInputError, match="need f0_hz"):

@@ -134,19 +134,30 @@ class QualityConfig(BaseModel):
         0.01, ge=0.0, description="dc_offset above this |mean sample|. Clean items read below 0.001."
     )
     max_octave_jumps_per_s: float = Field(
-        0.5, ge=0.0, description="unstable_f0 above this many octave jumps per voiced second."
+        0.5,
+        ge=0.0,
+        description="unstable_f0 above this many octave jumps per voiced second. Clean harvest tracks "
+        "read 0, except LibriSpeech 198 (0.70: harvest drops from 276 to 54 Hz in creak); injected "
+        "octave errors read >= 2.",
     )
     max_short_voiced_run_ratio: float = Field(
-        0.3, ge=0.0, le=1.0, description="unstable_f0 when more voiced frames lie in runs shorter than 0.1 s."
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="unstable_f0 when more voiced frames lie in runs shorter than 0.1 s (clean: <= 0.07).",
     )
     max_f0_at_limits_ratio: float = Field(
         0.1,
         ge=0.0,
         le=1.0,
-        description="unstable_f0 when more voiced frames are within 1 % of floor/ceiling.",
+        description="unstable_f0 when more voiced frames are within 1 % of floor/ceiling (clean: <= 0.002).",
     )
     max_f0_disagreement_ratio: float = Field(
-        0.2, ge=0.0, le=1.0, description="unstable_f0 when more jointly voiced frames differ by > 50 cents."
+        0.2,
+        ge=0.0,
+        le=1.0,
+        description="unstable_f0 when more jointly voiced frames differ by > 50 cents (clean harvest vs "
+        "dio: <= 0.12).",
     )
     loudness_outlier_z: float = Field(
         3.5, gt=0.0, description="loudness_outlier beyond this many robust SDs (1.4826 x MAD) off the median."

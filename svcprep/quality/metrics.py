@@ -91,8 +91,11 @@ def _audio(y: npt.ArrayLike, *, what: str) -> FloatArray:
     a = np.asarray(y)
     if a.ndim != 1:
         raise QualityInputError(f"{what}: audio must be mono and 1-D, got an array of shape {a.shape}")
-    if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
-        raise QualityInputError(f"{what}: audio must be real numbers (float32), got dtype {a.dtype}")
+    if not np.issubdtype(a.dtype, np.floating):
+        raise QualityInputError(
+            f"{what}: audio must be floating point in [-1, 1] (float32), got dtype {a.dtype}: "
+            "convert integer PCM with y / 32768"
+        )
     a = a.astype(np.float64, copy=False)
     if a.size and not np.isfinite(a).all():
         bad = int(np.count_nonzero(~np.isfinite(a)))
