@@ -710,20 +710,24 @@ def check_environment(cfg: BuildConfig) -> None:
         import_pyworld()
     except Exception as err:
         problems.append(f"pyworld: {type(err).__name__}: {err}")
-    if cfg.f0.method == "praat":
-        try:
-            importlib.import_module("parselmouth")
-        except ImportError:
-            raise ConfigError(
-                "f0.method='praat' needs praat-parselmouth (GPL-3), an optional extra: "
-                "pip install 'svcprep[praat]', or choose f0.method = harvest, dio or pyin"
-            ) from None
     if problems:
         raise DependencyError(
             "svcprep's libraries do not import, so nothing was built:\n  "
             + "\n  ".join(problems)
             + "\nReinstall them (pip install --force-reinstall svcprep) and run again."
         )
+
+
+def check_optional_backends(cfg: BuildConfig) -> None:
+    """Fail before any work when the config asks for an optional extra that is not installed."""
+    if cfg.f0.method == "praat":
+        try:
+            import parselmouth  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "f0.method='praat' needs praat-parselmouth (GPL-3), an optional extra: "
+                "pip install 'svcprep[praat]', or choose f0.method = harvest, dio or pyin"
+            ) from None
 
 
 def _check_paths(raw: Path, out: Path) -> None:
@@ -781,6 +785,7 @@ def build(
     cfg = config or BuildConfig()
     raw_p, out_p = Path(raw), Path(out)
     _check_paths(raw_p, out_p)
+    check_optional_backends(cfg)
     n_jobs = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
     try:
         out_p.mkdir(parents=True, exist_ok=True)

@@ -379,7 +379,7 @@ def _bandwidth_from_power(power: FloatArray, freqs: FloatArray, sample_rate_hz: 
     if peak <= 0.0:
         return 0.0
     above = np.flatnonzero(lt >= peak * 10 ** (-_BANDWIDTH_DROP_DB / 10))
-    return float(freqs[above[-1]])
+    return min(float(freqs[above[-1]]), sample_rate_hz / 2)  # rfft bin rounding can overshoot Nyquist
 
 
 # --------------------------------------------------------------------------- F0
