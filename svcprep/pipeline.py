@@ -368,6 +368,7 @@ class _ItemRun:
         self.runs: Counter[str] = Counter()
         self.computed = False
         self._audio: dict[str, npt.NDArray[np.float32]] = {}
+        self._features: dict[str, dict[str, npt.NDArray[Any]]] = {}
 
     def _compute(self, stage: str, make: Callable[[], T]) -> T:
         t0 = time.perf_counter()
@@ -421,12 +422,15 @@ class _ItemRun:
     def feature(
         self, key: str, stage: str, make: Callable[[], dict[str, npt.NDArray[Any]]]
     ) -> dict[str, npt.NDArray[Any]]:
-        obj = self.store.get(key)
-        if obj is not None:
-            return {n: obj.array(n) for n in obj.array_names}
-        arrays = self._compute(stage, make)
-        self.store.put(key, arrays, {})
-        return arrays
+        if key not in self._features:
+            obj = self.store.get(key)
+            if obj is not None:
+                self._features[key] = {n: obj.array(n) for n in obj.array_names}
+            else:
+                arrays = self._compute(stage, make)
+                self.store.put(key, arrays, {})
+                self._features[key] = arrays
+        return self._features[key]
 
     def quality_meta(self, keys: _Keys) -> dict[str, Any]:
         """Quality metrics, fingerprint and pitch histogram of an original item (cached)."""
@@ -618,11 +622,16 @@ class BuildReport:
     records: list[dict[str, Any]]
     stage_seconds: dict[str, float]
     wall_seconds: float
-    source_seconds: float
+    source_seconds_by_speaker: dict[str, float]
     computed: bool
     previous_version: str | None = None
     stage_runs: dict[str, int] = field(default_factory=dict)
     f0_hist: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def source_seconds(self) -> float:
+        """Seconds of decoded input audio (all speakers)."""
+        return float(sum(self.source_seconds_by_speaker.values()))
 
     @property
     def items(self) -> list[dict[str, Any]]:
@@ -671,13 +680,11 @@ class BuildReport:
                     row["flagged"] += 1
             elif r["status"] == "error":
                 row["errors"] += 1
-        for sp, secs in self._source_seconds_by_speaker.items():
+        for sp, secs in self.source_seconds_by_speaker.items():
             rows[sp]["source_s"] = secs
         for row in rows.values():
             row["dropped_s"] = max(0.0, row["source_s"] - row["kept_s"])
         return dict(sorted(rows.items()))
-
-    _source_seconds_by_speaker: dict[str, float] = field(default_factory=dict)
 
     def flag_counts(self) -> Counter[str]:
         """How many records carry each flag."""
@@ -888,7 +895,7 @@ def build(
                     item_outcomes.append(res_i)
             if todo_items and not env_checked:
                 check_environment(cfg)
-            task_items = ui.task("features", len(todo_items), audio_seconds=True)
+            task_items = ui.task("features", len(todo_items))
             _parallel_map(
                 _item_task,
                 [(ip, cfg, objects_root) for ip in todo_items],
@@ -928,13 +935,12 @@ def build(
         records=records,
         stage_seconds=dict(stage_seconds),
         wall_seconds=time.perf_counter() - t_start,
-        source_seconds=float(sum(src_secs.values())),
+        source_seconds_by_speaker=dict(src_secs),
         computed=computed,
         previous_version=prev,
         stage_runs=dict(stage_runs),
+        f0_hist=f0_hist,
     )
-    report._source_seconds_by_speaker = dict(src_secs)
-    report.f0_hist = f0_hist
     return report
 
 

@@ -61,7 +61,7 @@ class BuildProgress:
         if self._progress is not None:
             self._progress.stop()
 
-    def task(self, description: str, total: int, **_: Any) -> Any:
+    def task(self, description: str, total: int) -> Any:
         """Add a bar (only when there is work to show)."""
         if self._progress is None or total == 0:
             return None

@@ -20,11 +20,18 @@ def as_audio(y: npt.ArrayLike, *, what: str) -> npt.NDArray[np.floating]:
     """
     a = np.asarray(y)
     if a.ndim != 1:
-        raise ValueError(f"{what}: audio must be mono and 1-D, got an array of shape {a.shape}")
+        raise ValueError(
+            f"{what}: audio must be mono and 1-D, got an array of shape {a.shape}: "
+            "downmix or select a channel first"
+        )
     if not np.issubdtype(a.dtype, np.floating):
-        raise ValueError(f"{what}: audio must be floating point (float32), got dtype {a.dtype}")
+        raise ValueError(
+            f"{what}: audio must be floating point in [-1, 1], got dtype {a.dtype}: "
+            "convert integer PCM first (e.g. int16 samples / 32768)"
+        )
     if a.size and not np.isfinite(a).all():
-        raise NonFiniteAudioError(f"{what}: audio contains NaN or infinite samples")
+        bad = int(np.count_nonzero(~np.isfinite(a)))
+        raise NonFiniteAudioError(f"{what}: audio contains {bad} NaN or infinite sample(s) out of {a.size}")
     return a
 
 

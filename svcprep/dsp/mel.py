@@ -37,8 +37,9 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse
 
+from svcprep.dsp._checks import as_audio
 from svcprep.dsp.frames import fit_frames
-from svcprep.errors import ConfigError, NonFiniteAudioError, TooShortError
+from svcprep.errors import ConfigError, TooShortError
 
 __all__ = [
     "LogBase",
@@ -102,26 +103,6 @@ def _choice_arg(name: str, value: object, allowed: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in allowed:
         raise ConfigError(f"{name}={value!r} is not supported: use one of {', '.join(map(repr, allowed))}")
     return value
-
-
-def _audio(y: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """Check that ``y`` is finite 1-D floating-point audio and return it as float64."""
-    arr = np.asarray(y)
-    if arr.ndim != 1:
-        raise ValueError(
-            f"audio must be mono and 1-D, got an array of shape {arr.shape}: "
-            "downmix or select a channel first"
-        )
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise ValueError(
-            f"audio must be floating point in [-1, 1], got dtype {arr.dtype}: "
-            "convert integer PCM first (e.g. int16 samples / 32768)"
-        )
-    out = arr.astype(np.float64, copy=False)
-    if out.size and not np.isfinite(out).all():
-        bad = int(np.count_nonzero(~np.isfinite(out)))
-        raise NonFiniteAudioError(f"audio contains {bad} NaN or infinite sample(s) out of {out.size}")
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -489,7 +470,7 @@ def stft_magnitude(
     right = _int_arg("pad_right", pad_right, minimum=0)
     mode = _choice_arg("pad_mode", pad_mode, _PAD_MODES)
     eps = _float_arg("magnitude_eps", magnitude_eps, minimum=0.0)
-    padded = _padded(_audio(y), left, right, mode)
+    padded = _padded(as_audio(y, what="stft_magnitude").astype(np.float64, copy=False), left, right, mode)
     n_frames = _stft_num_frames(padded.size, n_fft_i, hop)
     out = np.empty((n_frames, n_fft_i // 2 + 1), dtype=np.float32)
     row = 0
@@ -571,7 +552,7 @@ def log_mel(
     ValueError
         If ``y`` is not a 1-D floating-point array.
     """
-    audio = _audio(y)
+    audio = as_audio(y, what="log_mel").astype(np.float64, copy=False)
     key = _filterbank_key(sample_rate_hz, n_fft, n_mels, fmin_hz, fmax_hz, mel_scale, mel_norm)
     basis = _cached_sparse_filterbank(*key)
     n_mels_i = key[2]

@@ -14,7 +14,8 @@ import operator
 import numpy as np
 import numpy.typing as npt
 
-from svcprep.errors import ConfigError, NonFiniteAudioError
+from svcprep.dsp._checks import as_audio
+from svcprep.errors import ConfigError
 
 __all__ = ["frame_rms"]
 
@@ -74,21 +75,7 @@ def frame_rms(
     hop = _int_arg("hop_length", hop_length, minimum=1)
     frames = _int_arg("n_frames", n_frames, minimum=0)
     w = _int_arg("window_length", window_length, minimum=0) or hop
-    arr = np.asarray(y)
-    if arr.ndim != 1:
-        raise ValueError(
-            f"audio must be mono and 1-D, got an array of shape {arr.shape}: "
-            "downmix or select a channel first"
-        )
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise ValueError(
-            f"audio must be floating point in [-1, 1], got dtype {arr.dtype}: "
-            "convert integer PCM first (e.g. int16 samples / 32768)"
-        )
-    audio = arr.astype(np.float64, copy=False)
-    if audio.size and not np.isfinite(audio).all():
-        bad = int(np.count_nonzero(~np.isfinite(audio)))
-        raise NonFiniteAudioError(f"audio contains {bad} NaN or infinite sample(s) out of {audio.size}")
+    audio = as_audio(y, what="frame_rms").astype(np.float64, copy=False)
     if frames == 0:
         return np.zeros(0, dtype=np.float32)
     n = audio.size
