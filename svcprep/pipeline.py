@@ -874,6 +874,7 @@ def build(
             )
             item_plans: list[ItemPlan] = []
             src_secs: dict[str, float] = defaultdict(float)
+            secs_by_source: dict[str, float] = {}
             used_objects: set[str] = set()
             for so in src_outcomes:
                 used_objects.update(so.objects)
@@ -884,6 +885,7 @@ def build(
                     stage_seconds[k] += v
                 stage_runs.update(so.runs)
                 src_secs[so.speaker] += so.source_seconds
+                secs_by_source[so.rel] = round(so.source_seconds, 6)
 
             item_outcomes: list[ItemOutcome] = []
             todo_items = []
@@ -923,7 +925,17 @@ def build(
             stage_seconds["dataset checks"] += time.perf_counter() - t0
             t0 = time.perf_counter()
             try:
-                vid, published, prev = _publish(out_p, cfg, records, arrays, inputs, used_objects, ui)
+                vid, published, prev = _publish(
+                    out_p,
+                    cfg,
+                    records,
+                    arrays,
+                    inputs,
+                    used_objects,
+                    ui,
+                    raw=raw_p,
+                    source_seconds=secs_by_source,
+                )
             except OSError as err:
                 raise StoreError(write_error_message(out_p, err)) from None
             stage_seconds["write"] += time.perf_counter() - t0
@@ -976,6 +988,9 @@ def _publish(
     inputs: dict[str, str],
     used_objects: set[str],
     ui: Any,
+    *,
+    raw: Path | None = None,
+    source_seconds: dict[str, float] | None = None,
 ) -> tuple[str | None, bool, str | None]:
     """Write shards and publish a new version unless nothing changed. Returns (id, published, previous)."""
     store = ObjectStore(out / "objects")
@@ -1047,6 +1062,8 @@ def _publish(
         "frame_count": cfg.features.frame_count,
         "n_mels": n_mels,
         "inputs": inputs,
+        "raw": None if raw is None else str(raw.resolve()),
+        "source_seconds": dict(sorted((source_seconds or {}).items())),
         "items": {i: {**index[i], "key": item_keys_map[i]} for i in ids},
         "shards": shard_ids,
         "objects": sorted(used_objects),
