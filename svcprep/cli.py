@@ -59,6 +59,51 @@ def _add_policy_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--report-worst",
+        type=int,
+        default=3,
+        metavar="N",
+        help="items per flag shown with spectrogram and audio in the report (default 3)",
+    )
+    p.add_argument(
+        "--report-max-media",
+        type=int,
+        default=48,
+        metavar="N",
+        help="most items with spectrogram and audio in the whole report (default 48)",
+    )
+
+
+def _check_report_args(args: argparse.Namespace, path: Path | None) -> None:
+    for flag, value in (("--report-worst", args.report_worst), ("--report-max-media", args.report_max_media)):
+        if value < 0:
+            raise ConfigError(f"{flag}={value}: use a whole number of 0 or more")
+    if path is not None and path.is_dir():
+        raise ConfigError(f"report file {path} is a folder: give a file name such as {path / 'report.html'}")
+
+
+def _write_report(args: argparse.Namespace, out: Path, path: Path | None, **kwargs: object) -> None:
+    from svcprep.report import write_report
+    from svcprep.ui import BuildProgress
+
+    with BuildProgress(enabled=not (args.no_progress or getattr(args, "quiet", False))) as ui:
+        res = write_report(
+            out,
+            path,
+            worst_per_flag=args.report_worst,
+            max_media=args.report_max_media,
+            progress=ui,
+            **kwargs,
+        )
+    if not getattr(args, "quiet", False):
+        print(
+            f"report of {res.version} written to {res.path} ({res.bytes / 1e6:.1f} MB, "
+            f"{res.flagged_rows} flagged rows, {res.media_items} items with audio)"
+        )
+
+
 def _policy_overrides(args: argparse.Namespace) -> list[str]:
     from svcprep.quality.flags import FLAG_DOCS
 
@@ -91,6 +136,15 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("-j", "--jobs", type=int, default=None, help="worker processes (default: all cores)")
     b.add_argument("--no-progress", action="store_true", help="no progress bars")
     b.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    b.add_argument(
+        "--report",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="FILE",
+        help="also write the HTML report (default file: OUT/report.html)",
+    )
+    _add_report_args(b)
     _add_policy_args(b)
 
     k = sub.add_parser(
@@ -108,6 +162,24 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("-j", "--jobs", type=int, default=None, help="worker processes (default: all cores)")
     k.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_policy_args(k)
+
+    r = sub.add_parser("report", help="write a self-contained HTML report of a built dataset")
+    r.add_argument("out", type=Path, help="output folder of `svcprep build`")
+    r.add_argument(
+        "-o", "--output", type=Path, default=None, help="HTML file to write (default: OUT/report.html)"
+    )
+    r.add_argument(
+        "--version", dest="dataset_version", metavar="VID", help="version to show (default: latest)"
+    )
+    r.add_argument(
+        "--raw",
+        type=Path,
+        default=None,
+        help="raw folder, to play the worst items as recorded "
+        "(default: the folder the version was built from)",
+    )
+    r.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_report_args(r)
 
     v = sub.add_parser("versions", help="list the kept versions of a dataset")
     v.add_argument("out", type=Path)
@@ -161,13 +233,29 @@ def _cmd_build(args: argparse.Namespace) -> int:
     console = Console(stderr=False)
     err_console = Console(stderr=True)
     show_progress = not (args.no_progress or args.quiet)
+    report_path: Path | None = None
+    if args.report is not None:
+        report_path = args.out / "report.html" if args.report is True else Path(args.report)
+        _check_report_args(args, report_path)
     report = build(args.raw, args.out, cfg, jobs=args.jobs, progress=show_progress, console=err_console)
     if args.quiet:
         for r in report.errors:
             err_console.print(f"[red]error[/] {r['id']}: {r['error']}", highlight=False)
     else:
         print_summary(report, console)
+    if report_path is not None and report.version is not None:
+        _write_report(args, args.out, report_path, raw=args.raw)
     return EXIT_INPUTS_FAILED if report.exit_code else EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    _check_report_args(args, args.output)
+    if not args.out.is_dir():
+        raise StoreError(f"{args.out} is not a folder: give the OUT folder of `svcprep build`")
+    if args.raw is not None and not args.raw.is_dir():
+        raise ConfigError(f"--raw {args.raw} is not a folder: give the RAW folder the dataset was built from")
+    _write_report(args, args.out, args.output, version=args.dataset_version, raw=args.raw)
+    return EXIT_OK
 
 
 def _cmd_versions(args: argparse.Namespace) -> int:
@@ -289,6 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "versions": _cmd_versions,
         "diff": _cmd_diff,
         "gc": _cmd_gc,
+        "report": _cmd_report,
         "presets": run_export_commands,
         "export": run_export_commands,
     }

@@ -1,0 +1,233 @@
+"""Evidence for one item: its audio (as recorded when possible), a spectrogram with the F0
+track drawn over it and the waveform, and a small MP3 preview.
+
+Plots use matplotlib's Agg canvas directly (no pyplot, no display, no global state).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["ItemAudio", "encode_preview", "item_audio", "render_item_figure"]
+
+#: Rate of the audio previews: enough for voice, small when encoded.
+PREVIEW_RATE_HZ = 24000
+
+
+@dataclass
+class ItemAudio:
+    """Samples of one item for display.
+
+    Attributes
+    ----------
+    samples
+        float32 mono.
+    sample_rate_hz
+        Rate of ``samples``.
+    origin
+        ``"recording"`` (read from the raw file, before any processing) or ``"dataset"``
+        (the stored, processed item audio: levelled and denoised).
+    truncated_s
+        Seconds cut from the end to keep the preview short (0 when whole).
+    """
+
+    samples: npt.NDArray[np.float32]
+    sample_rate_hz: int
+    origin: str
+    truncated_s: float = 0.0
+
+
+def _raw_segment(
+    path: Path, start_s: float, end_s: float, max_s: float
+) -> tuple[npt.NDArray[np.float32], int]:
+    import soundfile as sf
+
+    with sf.SoundFile(str(path)) as f:
+        sr = int(f.samplerate)
+        start = max(0, round(start_s * sr))
+        stop = round(min(end_s, start_s + max_s) * sr)
+        f.seek(start)
+        x = f.read(max(0, stop - start), dtype="float32", always_2d=True)
+    return np.ascontiguousarray(x.mean(axis=1), dtype=np.float32), sr
+
+
+def item_audio(
+    record: dict[str, Any],
+    dataset_audio: npt.NDArray[np.float32],
+    dataset_rate_hz: int,
+    *,
+    raw_root: Path | None,
+    input_digest: str | None,
+    max_s: float = 12.0,
+) -> ItemAudio:
+    """The item's audio for the report: the raw recording's segment when the file is still
+    there and unchanged (same digest as at build time), else the stored dataset audio.
+
+    Parameters
+    ----------
+    record
+        The item's manifest record (``source``, ``start_s``, ``end_s``).
+    dataset_audio, dataset_rate_hz
+        The stored item audio and its rate (fallback).
+    raw_root
+        The raw folder, or None.
+    input_digest
+        The source file's digest recorded by the build, or None.
+    max_s
+        Longest preview, seconds (the start of the item is kept).
+    """
+    dur = float(record.get("duration_s") or len(dataset_audio) / dataset_rate_hz)
+    cut = max(0.0, dur - max_s)
+    if raw_root is not None and input_digest and record.get("start_s") is not None:
+        from svcprep.store.keys import file_digest
+
+        path = raw_root / record["source"]
+        try:
+            if path.is_file() and file_digest(path) == input_digest:
+                x, sr = _raw_segment(path, float(record["start_s"]), float(record["end_s"]), max_s)
+                if x.size and np.isfinite(x).all():
+                    return ItemAudio(x, sr, "recording", cut)
+        except Exception:  # unreadable by libsndfile, moved, permissions: show the dataset audio
+            pass
+    n = min(len(dataset_audio), round(max_s * dataset_rate_hz))
+    x = np.ascontiguousarray(dataset_audio[:n], dtype=np.float32)
+    return ItemAudio(x, int(dataset_rate_hz), "dataset", cut)
+
+
+def encode_preview(samples: npt.NDArray[np.float32], sample_rate_hz: int, *, quality: float = 0.6) -> bytes:
+    """A small mono MP3 of ``samples`` at :data:`PREVIEW_RATE_HZ` (plays in every browser).
+
+    ``quality`` is libsndfile's compression level (0 best and largest, 1 smallest); the
+    default gives about 48 kbit/s, enough to hear hiss and clipping.
+    """
+    import soundfile as sf
+    import soxr
+
+    x = np.asarray(samples, dtype=np.float32)
+    if sample_rate_hz != PREVIEW_RATE_HZ and x.size:
+        x = soxr.resample(x, sample_rate_hz, PREVIEW_RATE_HZ, quality="HQ").astype(np.float32)
+    x = np.clip(x, -1.0, 1.0)
+    if x.size < PREVIEW_RATE_HZ // 10:  # a few frames at least, or the encoder writes nothing
+        x = np.concatenate([x, np.zeros(PREVIEW_RATE_HZ // 10 - x.size, np.float32)])
+    buf = io.BytesIO()
+    sf.write(buf, x, PREVIEW_RATE_HZ, format="MP3", subtype="MPEG_LAYER_III", compression_level=quality)
+    return buf.getvalue()
+
+
+def _log_spectrogram(
+    x: npt.NDArray[np.float32], sr: int, *, fmin_hz: float, rows: int, columns: int
+) -> tuple[npt.NDArray[np.float32], float]:
+    """dB magnitudes on ``rows`` log-spaced frequencies from ``fmin_hz`` to Nyquist."""
+    n_fft = 1 << max(8, math.ceil(math.log2(0.046 * sr)))
+    hop = max(n_fft // 8, math.ceil(max(1, x.size) / max(1, columns)))
+    if x.size < n_fft:
+        x = np.concatenate([x, np.zeros(n_fft - x.size, np.float32)])
+    n = 1 + (x.size - n_fft) // hop
+    idx = np.arange(n_fft)[None, :] + hop * np.arange(n)[:, None]
+    win = np.hanning(n_fft).astype(np.float32)
+    spec = np.abs(np.fft.rfft(x[idx] * win, axis=1)).T  # (bins, frames)
+    db = 20 * np.log10(np.maximum(spec, 1e-10) / (win.sum() / 2))
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    fmax = sr / 2.0
+    targets = np.geomspace(fmin_hz, fmax, rows)
+    pos = np.interp(targets, freqs, np.arange(freqs.size))
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, freqs.size - 1)
+    w = (pos - lo)[:, None]
+    out = (1 - w) * db[lo] + w * db[hi]
+    return out.astype(np.float32), hop / sr
+
+
+def render_item_figure(
+    audio: ItemAudio,
+    *,
+    f0_hz: npt.NDArray[np.float32] | None,
+    frame_period_s: float,
+    title: str,
+    mark_peaks: bool = False,
+    width_px: int = 760,
+    dpi: int = 80,
+) -> bytes:
+    """JPEG of a spectrogram (log frequency, dBFS) with the F0 track over it, and the waveform.
+
+    Parameters
+    ----------
+    audio
+        The samples shown.
+    f0_hz
+        Frame F0 of the item (0 = unvoiced), or None.
+    frame_period_s
+        Seconds between F0 frames (frame ``i`` at ``i * frame_period_s``).
+    title
+        Figure title (drawn as text, never interpreted).
+    mark_peaks
+        Draw the sample peak as dashed lines on the waveform (for clipping).
+    """
+    from matplotlib.figure import Figure
+
+    x, sr = audio.samples, audio.sample_rate_hz
+    dur = max(x.size / sr, 1e-3)
+    fmin = 40.0
+    rows = 240
+    db, _ = _log_spectrogram(x, sr, fmin_hz=fmin, rows=rows, columns=width_px)
+    fig = Figure(figsize=(width_px / dpi, 3.4), dpi=dpi)
+    gs = fig.add_gridspec(
+        2, 1, height_ratios=(3.2, 1.0), hspace=0.08, left=0.08, right=0.99, top=0.9, bottom=0.1
+    )
+    ax = fig.add_subplot(gs[0])
+    top = float(np.max(db)) if db.size else 0.0
+    ax.imshow(
+        db,
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        vmin=max(top - 90.0, -120.0),
+        vmax=top,
+        extent=(0.0, dur, 0.0, float(rows)),
+        interpolation="nearest",
+    )
+    span = math.log(sr / 2.0 / fmin)
+
+    def row_of(f: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        return np.log(np.asarray(f, dtype=np.float64) / fmin) / span * rows
+
+    ticks = [f for f in (50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000) if fmin <= f <= sr / 2]
+    ax.set_yticks(row_of(ticks))
+    ax.set_yticklabels([f"{f // 1000}k" if f >= 1000 else str(f) for f in ticks])
+    ax.set_ylabel("Hz")
+    ax.set_xticks([])
+    ax.set_xlim(0, dur)
+    if f0_hz is not None and len(f0_hz):
+        f0 = np.asarray(f0_hz, dtype=np.float64)
+        t = np.arange(f0.size) * frame_period_s
+        keep = t <= dur
+        y = np.where(f0[keep] > 0, row_of(np.where(f0[keep] > 0, f0[keep], fmin)), np.nan)
+        ax.plot(t[keep], y, color="#3ee0ff", linewidth=1.6, label="F0")
+        ax.legend(loc="upper right", fontsize=8, framealpha=0.6)
+    ax.set_title(title, fontsize=9, loc="left")
+    wv = fig.add_subplot(gs[1])
+    cols = min(width_px, max(1, x.size))
+    edges = np.linspace(0, x.size, cols + 1).astype(int)
+    if x.size:
+        lo = np.minimum.reduceat(x, edges[:-1])
+        hi = np.maximum.reduceat(x, edges[:-1])
+        tt = (edges[:-1] + edges[1:]) / 2 / sr
+        wv.fill_between(tt, lo, hi, color="#3a6ea5", linewidth=0)
+        if mark_peaks:
+            peak = float(np.max(np.abs(x)))
+            for s in (peak, -peak):
+                wv.axhline(s, color="#d62728", linestyle="--", linewidth=0.9)
+    wv.set_xlim(0, dur)
+    wv.set_ylim(-1.05, 1.05)
+    wv.set_yticks([-1, 0, 1])
+    wv.set_xlabel("s")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="jpeg", dpi=dpi, pil_kwargs={"quality": 78, "optimize": True})
+    return buf.getvalue()
