@@ -1,0 +1,35 @@
+"""Shared fixtures: a small built dataset with two versions for the report tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+import svcprep
+from tests.reportdata import SR, make_raw, song
+
+BUILD_SETTINGS = ["denoise.spectral_gating=false", "slice.min_segment_s=1.0"]
+
+
+@dataclass(frozen=True)
+class Built:
+    """A raw folder and its output folder with versions v0001 (first) and v0002 (changed)."""
+
+    raw: Path
+    out: Path
+
+
+@pytest.fixture(scope="session")
+def report_dataset(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """v0001: every kind of trouble and hostile names; v0002: one take added and the noise
+    threshold lowered (clears the ``noisy`` flag), so the report has changes to show."""
+    root = tmp_path_factory.mktemp("report")
+    raw = make_raw(root)
+    out = root / "out"
+    svcprep.build(raw, out, svcprep.load_config(overrides=BUILD_SETTINGS), jobs=2)
+    sf.write(raw / "ann" / "take3.wav", song(7, 208.0), SR, subtype="PCM_16")
+    svcprep.build(raw, out, svcprep.load_config(overrides=[*BUILD_SETTINGS, "quality.min_snr_db=5"]), jobs=2)
+    return Built(raw, out)
