@@ -33,3 +33,30 @@ def report_dataset(tmp_path_factory: pytest.TempPathFactory) -> Built:
     sf.write(raw / "ann" / "take3.wav", song(7, 208.0), SR, subtype="PCM_16")
     svcprep.build(raw, out, svcprep.load_config(overrides=[*BUILD_SETTINGS, "quality.min_snr_db=5"]), jobs=2)
     return Built(raw, out)
+
+
+@dataclass(frozen=True)
+class BigReport:
+    """A 10,000-item version (cloned from ``report_dataset``) and its report."""
+
+    out: Path
+    version: str
+    html_path: Path
+    media_items: int
+    max_media: int
+
+
+@pytest.fixture(scope="session")
+def big_report(report_dataset: Built, tmp_path_factory: pytest.TempPathFactory) -> BigReport:
+    """The report of a 10,000-item dataset, media capped at 12 items."""
+    import shutil
+
+    from svcprep.report import write_report
+    from tests.reportdata import scale_version
+
+    root = tmp_path_factory.mktemp("big")
+    out = root / "out"
+    shutil.copytree(report_dataset.out, out)
+    vid = scale_version(out, 10_000, seed=1)
+    res = write_report(out, root / "big.html", version=vid, max_media=12, worst_per_flag=2)
+    return BigReport(out, vid, res.path, res.media_items, 12)

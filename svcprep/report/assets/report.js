@@ -172,6 +172,7 @@
 
   DataTable.prototype.sortBy = function (ci) {
     if (this.sortCol === ci) { this.sortDir = -this.sortDir; } else { this.sortCol = ci; this.sortDir = 1; }
+    this.page = 0;
     var self = this;
     this.headers.forEach(function (th, i) {
       th.setAttribute("aria-sort", i === ci ? (self.sortDir > 0 ? "ascending" : "descending") : "none");
