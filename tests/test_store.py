@@ -221,3 +221,25 @@ def test_changing_one_item_changes_at_most_two_shards() -> None:
         changed[j] = item(int(j), "new")
         assert len(ids(changed) - base) <= 2
         assert len(ids(items[:j] + items[j + 1 :]) - base) <= 2  # removal
+
+
+def test_atomic_writes_get_the_permissions_of_a_plain_open(tmp_path) -> None:
+    import os
+
+    from svcprep.store.atomic import atomic_write_text
+
+    old = os.umask(0o027)
+    try:
+        import svcprep.store.atomic as atomic
+
+        atomic.file_mode.cache_clear()
+        atomic_write_text(tmp_path / "a.json", "{}")
+        (tmp_path / "b.json").write_text("{}")
+        assert (
+            (tmp_path / "a.json").stat().st_mode & 0o777
+            == (tmp_path / "b.json").stat().st_mode & 0o777
+            == 0o640
+        )
+    finally:
+        os.umask(old)
+        atomic.file_mode.cache_clear()
