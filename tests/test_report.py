@@ -410,3 +410,18 @@ def test_write_report_returns_what_it_wrote(report_dataset, tmp_path) -> None:
     assert res.bytes == (tmp_path / "r.html").stat().st_size
     assert set(res.seconds) == {"collect", "plots", "media", "html"}
     assert Path(res.path).read_text().startswith("<!DOCTYPE html>")
+
+
+def test_report_of_a_dataset_with_no_items(tmp_path) -> None:
+    raw = tmp_path / "raw" / "sp"
+    raw.mkdir(parents=True)
+    (raw / "x.wav").write_bytes(b"RIFF" + bytes(300))
+    out = tmp_path / "out"
+    assert svcprep.build(raw.parent, out).exit_code == 1
+    html, res = render_report(out)
+    p = _parse(html)
+    assert res.media_items == 0 and res.flagged_rows == 0
+    assert not [a for t, a in p.tags if t == "img"], "no charts of nothing"
+    text = " ".join(p.text)
+    assert "No items in the dataset from this speaker" in text and "sp/x.wav" in html
+    assert not any(a.get("id") == "flagged-table" for _, a in p.tags)

@@ -98,7 +98,7 @@ def render_report(
     secs = {"collect": time.perf_counter() - t0}
 
     t0 = time.perf_counter()
-    bars = duration_bars(data.speakers) if data.speakers else None
+    bars = duration_bars(data.speakers) if data.totals["source_s"] > 0 else None
     figures = {name: speaker_figure(sp, data.config) for name, sp in data.speakers.items() if sp.items}
     secs["plots"] = time.perf_counter() - t0
 

@@ -208,6 +208,8 @@ def _speakers(data: ReportData, bars_png: bytes | None, figures: dict[str, bytes
         if sp.warnings:
             parts.append('<ul class="warnings">' + "".join(f"<li>{e(w)}</li>" for w in sp.warnings) + "</ul>")
         fig = figures.get(sp.name)
+        if not sp.items:
+            parts.append("<p class=muted>No items in the dataset from this speaker.</p>")
         if fig:
             parts.append(
                 f'<img class="plot" alt="{e(sp.name)}: pitch, loudness and duration distributions" '
@@ -261,6 +263,11 @@ def _flags(data: ReportData) -> str:
         )
     if not rows:
         body = "<p>No item is flagged.</p>"
+    elif not data.flagged_rows:
+        body = _table(("flag", "records", "meaning"), rows, numeric=(1,)) + (
+            "<p>No item of the dataset is flagged; the flags above are on records listed under "
+            '<a href="#not-in-dataset">Not in the dataset</a>.</p>'
+        )
     else:
         body = (
             _table(("flag", "records", "meaning"), rows, numeric=(1,))
