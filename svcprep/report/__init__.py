@@ -125,6 +125,7 @@ def render_report(
         fig = render_item_figure(
             audio,
             f0_hz=arrays["f0"],
+            voiced=arrays["uv"],
             frame_period_s=frame_period_s,
             title=f"{rec['id']}  [{', '.join(rec['flags'])}]",
             mark_peaks="clipping" in rec["flags"],

@@ -151,6 +151,7 @@ def render_item_figure(
     f0_hz: npt.NDArray[np.float32] | None,
     frame_period_s: float,
     title: str,
+    voiced: npt.NDArray[np.uint8] | None = None,
     mark_peaks: bool = False,
     width_px: int = 760,
     dpi: int = 80,
@@ -163,6 +164,9 @@ def render_item_figure(
         The samples shown.
     f0_hz
         Frame F0 of the item (0 = unvoiced), or None.
+    voiced
+        Frame voicing (non-zero = voiced); F0 is drawn on voiced frames only, since stored
+        tracks may hold interpolated values in unvoiced frames.
     frame_period_s
         Seconds between F0 frames (frame ``i`` at ``i * frame_period_s``).
     title
@@ -179,7 +183,7 @@ def render_item_figure(
     db, _ = _log_spectrogram(x, sr, fmin_hz=fmin, rows=rows, columns=width_px)
     fig = Figure(figsize=(width_px / dpi, 3.4), dpi=dpi)
     gs = fig.add_gridspec(
-        2, 1, height_ratios=(3.2, 1.0), hspace=0.08, left=0.08, right=0.99, top=0.9, bottom=0.1
+        2, 1, height_ratios=(3.2, 1.0), hspace=0.08, left=0.08, right=0.99, top=0.9, bottom=0.16
     )
     ax = fig.add_subplot(gs[0])
     top = float(np.max(db)) if db.size else 0.0
@@ -206,6 +210,8 @@ def render_item_figure(
     ax.set_xlim(0, dur)
     if f0_hz is not None and len(f0_hz):
         f0 = np.asarray(f0_hz, dtype=np.float64)
+        if voiced is not None and len(voiced) == f0.size:
+            f0 = np.where(np.asarray(voiced) != 0, f0, 0.0)
         t = np.arange(f0.size) * frame_period_s
         keep = t <= dur
         y = np.where(f0[keep] > 0, row_of(np.where(f0[keep] > 0, f0[keep], fmin)), np.nan)

@@ -83,6 +83,10 @@ def _num(value: Any, digits: int = 3) -> str:
     return e(value)
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def _dur(seconds: float) -> str:
     return e(format_duration(seconds))
 
@@ -371,10 +375,10 @@ def _changes(data: ReportData) -> str:
     parts = [
         head,
         f"<p>Compared with <b>{e(ch['previous'])}</b> ({e(ch.get('previous_created_utc', ''))}): "
-        f"{len(ch['added'])} items added, {len(ch['removed'])} removed, "
+        f"{_n(len(ch['added']), 'item')} added, {len(ch['removed'])} removed, "
         f"{len(ch['changed'])} with new features; "
         f"kept audio {ch['hours_before'] * 60:.1f} → {ch['hours_after'] * 60:.1f} min; "
-        f"{len(ch['newly_flagged'])} new flags, {len(ch['cleared'])} cleared.</p>",
+        f"{_n(len(ch['newly_flagged']), 'new flag')}, {len(ch['cleared'])} cleared.</p>",
     ]
     if ch["config"]:
         rows = [(e(c["key"]), e(json.dumps(c["old"])), e(json.dumps(c["new"]))) for c in ch["config"]]
