@@ -211,12 +211,24 @@ class F0Config(_Frozen):
     chunk_s: float = _no_key(
         default=30.0, ge=5.0, description="Long items are analysed in overlapping chunks of this length."
     )
+    analysis_sample_rate_hz: int | None = Field(
+        None,
+        ge=8000,
+        description="Run harvest/dio on a copy resampled to this rate (None: the dataset rate). 16000 makes "
+        "dio 3-4x faster at 44.1 kHz with the same accuracy on vocadito; `svcprep check` uses it.",
+    )
 
     @model_validator(mode="after")
     def _range(self) -> F0Config:
         if self.f0_floor_hz >= self.f0_ceil_hz:
             raise ValueError(
                 f"f0.f0_floor_hz={self.f0_floor_hz} must be below f0.f0_ceil_hz={self.f0_ceil_hz}"
+            )
+        rate = self.analysis_sample_rate_hz
+        if rate is not None and self.f0_ceil_hz >= rate / 4:
+            raise ValueError(
+                f"f0.analysis_sample_rate_hz={rate} is too low for f0.f0_ceil_hz={self.f0_ceil_hz}: "
+                f"use more than {4 * self.f0_ceil_hz:g} Hz, or leave it unset"
             )
         if self.coarse_f0_min_hz >= self.coarse_f0_max_hz:
             raise ValueError(

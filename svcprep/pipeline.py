@@ -1099,7 +1099,14 @@ def check_config(cfg: BuildConfig) -> BuildConfig:
             "denoise": cfg.denoise.model_copy(update={"enabled": False}),
             "loudness": cfg.loudness.model_copy(update={"mode": "off"}),
             "augment": cfg.augment.model_copy(update={"enabled": False}),
-            "f0": cfg.f0.model_copy(update={"method": "dio"}),
+            "f0": cfg.f0.model_copy(
+                update={
+                    "method": "dio",
+                    "analysis_sample_rate_hz": 16000
+                    if cfg.load.sample_rate_hz > 16000 and cfg.f0.f0_ceil_hz < 4000
+                    else None,
+                }
+            ),
         }
     )
 

@@ -228,6 +228,7 @@ def run_f0(y: FloatArray, cfg: BuildConfig) -> dict[str, npt.NDArray[Any]]:
         voicing_threshold=fc.voicing_threshold,
         voicing_min_db=fc.voicing_min_db,
         chunk_s=fc.chunk_s,
+        analysis_rate_hz=fc.analysis_sample_rate_hz,
     )
     voiced = np.asarray(track.voiced, dtype=bool)
     raw = np.where(voiced, track.f0_hz, 0.0).astype(np.float32)
