@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from svcprep.quality.dataset import note_name, speaker_view
 from svcprep.quality.flags import FLAG_DOCS
+from svcprep.store.manage import diff_records
 from svcprep.store.reader import Dataset
 from svcprep.store.versions import read_manifest, read_version
 
@@ -312,16 +313,6 @@ def _worst(records: list[dict[str, Any]], per_flag: int) -> dict[str, list[dict[
     return out
 
 
-def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in data.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def _kept_by_speaker(records: list[dict[str, Any]]) -> dict[str, float]:
     out: dict[str, float] = defaultdict(float)
     for r in records:
@@ -344,8 +335,7 @@ def version_changes(
 
     Items are "changed" when their stored features differ (different cache key).
     """
-    ia = {i: e.get("key") for i, e in old.get("items", {}).items()}
-    ib = {i: e.get("key") for i, e in new.get("items", {}).items()}
+    d = diff_records(old, new)
     fa = {r["id"]: set(r["flags"]) for r in old_records if r["status"] == "ok"}
     fb = {r["id"]: set(r["flags"]) for r in new_records if r["status"] == "ok"}
     newly, cleared = [], []
@@ -354,12 +344,7 @@ def version_changes(
             newly.append({"id": i, "flag": f})
         for f in sorted(fa[i] - fb[i]):
             cleared.append({"id": i, "flag": f})
-    ca, cb = _flatten(old.get("config", {})), _flatten(new.get("config", {}))
-    config = [
-        {"key": k, "old": ca.get(k), "new": cb.get(k)}
-        for k in sorted(set(ca) | set(cb))
-        if ca.get(k) != cb.get(k)
-    ]
+    config = [{"key": k, "old": o, "new": n} for k, (o, n) in d.config.items()]
     ka, kb = _kept_by_speaker(old_records), _kept_by_speaker(new_records)
     hours = [
         {"speaker": sp, "old_s": ka.get(sp, 0.0), "new_s": kb.get(sp, 0.0)}
@@ -372,16 +357,15 @@ def version_changes(
         for f in sorted(set(ta) | set(tb))
         if ta.get(f, 0) != tb.get(f, 0)
     ]
-    sa, sb = old.get("inputs", {}), new.get("inputs", {})
     return {
         "previous": old.get("id"),
         "previous_created_utc": old.get("created_utc", ""),
-        "added": sorted(set(ib) - set(ia)),
-        "removed": sorted(set(ia) - set(ib)),
-        "changed": sorted(i for i in set(ia) & set(ib) if ia[i] != ib[i]),
-        "inputs_added": sorted(set(sb) - set(sa)),
-        "inputs_removed": sorted(set(sa) - set(sb)),
-        "inputs_changed": sorted(k for k in set(sa) & set(sb) if sa[k] != sb[k]),
+        "added": d.added,
+        "removed": d.removed,
+        "changed": d.changed,
+        "inputs_added": d.inputs_added,
+        "inputs_removed": d.inputs_removed,
+        "inputs_changed": d.inputs_changed,
         "newly_flagged": newly,
         "cleared": cleared,
         "config": config,

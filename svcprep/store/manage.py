@@ -14,7 +14,7 @@ from svcprep.store.lock import BuildLock
 from svcprep.store.objects import ObjectStore
 from svcprep.store.versions import latest_version_id, list_versions, read_version
 
-__all__ = ["GcResult", "VersionDiff", "diff_versions", "gc", "version_summaries"]
+__all__ = ["GcResult", "VersionDiff", "diff_records", "diff_versions", "gc", "version_summaries"]
 
 
 def version_summaries(out: Path) -> list[dict[str, Any]]:
@@ -73,10 +73,14 @@ class VersionDiff:
 
 def diff_versions(out: Path, a: str, b: str) -> VersionDiff:
     """Items added, removed and changed from version ``a`` to ``b``, and the config differences."""
-    va, vb = read_version(out, a), read_version(out, b)
+    return diff_records(read_version(out, a), read_version(out, b))
+
+
+def diff_records(va: dict[str, Any], vb: dict[str, Any]) -> VersionDiff:
+    """:func:`diff_versions` on two version records already read."""
     ia = {i: e.get("key") for i, e in va.get("items", {}).items()}
     ib = {i: e.get("key") for i, e in vb.get("items", {}).items()}
-    d = VersionDiff(a, b)
+    d = VersionDiff(str(va.get("id")), str(vb.get("id")))
     d.added = sorted(set(ib) - set(ia))
     d.removed = sorted(set(ia) - set(ib))
     d.changed = sorted(i for i in set(ia) & set(ib) if ia[i] != ib[i])
