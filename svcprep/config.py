@@ -482,5 +482,7 @@ def config_to_toml(config: BuildConfig | None = None) -> str:
     head = {"schema_version": data.pop("schema_version")}
     text = "# svcprep build configuration (svcprep config)\n" + tomli_w.dumps(head)
     for section, values in data.items():
+        if isinstance(values, dict):  # TOML has no null: an unset optional field is left out
+            values = {k: v for k, v in values.items() if v is not None}
         text += "\n" + tomli_w.dumps({section: values})
     return text

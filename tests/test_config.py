@@ -91,3 +91,11 @@ def test_output_config_leaves_out_non_output_fields() -> None:
     assert "chunk_s" not in output_config(cfg.f0)
     assert "sample_rate_hz" in output_config(cfg.load)
     assert output_config(cfg.store) == {}
+
+
+def test_toml_leaves_unset_optional_fields_out_and_reads_them_back() -> None:
+    text = config_to_toml(BuildConfig())
+    assert "analysis_sample_rate_hz" not in text, "TOML has no null"
+    cfg = load_config(overrides=["f0.analysis_sample_rate_hz=16000"])
+    text = config_to_toml(cfg)
+    assert "analysis_sample_rate_hz = 16000" in text
