@@ -327,7 +327,14 @@ def run_build_subprocess(
 #: import, every item of a build fails fast with a ``processing_error`` record and the
 #: timings are meaningless, so the benchmarks check them before starting.
 BUILD_LIBRARIES = (
-    "numpy", "scipy.signal", "soundfile", "soxr", "librosa", "noisereduce", "pyworld", "joblib",
+    "numpy",
+    "scipy.signal",
+    "soundfile",
+    "soxr",
+    "librosa",
+    "noisereduce",
+    "pyworld",
+    "joblib",
 )
 
 
@@ -336,7 +343,11 @@ import importlib, json, sys
 problems = []
 for name in sys.argv[1:]:
     try:
-        importlib.import_module(name)
+        if name == "pyworld":  # svcprep imports it through a shim for setuptools without pkg_resources
+            from svcprep._compat import import_pyworld
+            import_pyworld()
+        else:
+            importlib.import_module(name)
     except Exception as err:
         problems.append(f"import {name}: {type(err).__name__}: {err}")
 print(json.dumps(problems))
@@ -349,8 +360,9 @@ def preflight() -> list[str]:
     Runs in a throw-away interpreter: the imports weigh ~300 MB (librosa, numba), which
     would otherwise stay in the benchmark script's own memory.
     """
-    proc = subprocess.run([sys.executable, "-c", _PREFLIGHT, *BUILD_LIBRARIES],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", _PREFLIGHT, *BUILD_LIBRARIES], capture_output=True, text=True, check=False
+    )
     try:
         return list(json.loads(proc.stdout.strip().splitlines()[-1]))
     except (IndexError, ValueError):
@@ -361,9 +373,10 @@ def require_libraries() -> None:
     """Exit with status 2 and a message when :func:`preflight` finds a library that does not import."""
     problems = preflight()
     if problems:
-        sys.exit("svcprep's dependencies do not all import, so a build would only record errors:\n  "
-                 + "\n  ".join(problems))
-
+        sys.exit(
+            "svcprep's dependencies do not all import, so a build would only record errors:\n  "
+            + "\n  ".join(problems)
+        )
 
 
 def machine_info() -> dict[str, Any]:

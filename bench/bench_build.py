@@ -81,8 +81,9 @@ def raw_folder(minutes: float, files: int, cache_root: Path) -> tuple[Path, list
     for i, dur in enumerate(durations):
         speaker, lo, hi, vib = SPEAKERS[i % len(SPEAKERS)]
         ext, fmt, subtype, rate, channels = FORMATS[i % len(FORMATS)]
-        y = make_song(float(dur), sample_rate_hz=rate, low_midi=lo, high_midi=hi, vibrato_cents=vib,
-                      seed=SEED + i)
+        y = make_song(
+            float(dur), sample_rate_hz=rate, low_midi=lo, high_midi=hi, vibrato_cents=vib, seed=SEED + i
+        )
         if channels == 2:  # a plausible stereo take: right = delayed, quieter left plus its own noise
             r = np.roll(y, 7) * 0.8 + (0.001 * rng.standard_normal(y.size)).astype(np.float32)
             data: np.ndarray = np.stack([y, r], axis=1)
@@ -91,8 +92,15 @@ def raw_folder(minutes: float, files: int, cache_root: Path) -> tuple[Path, list
         path = root / speaker / f"song{i:02d}.{ext}"
         path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(path, data, rate, format=fmt, subtype=subtype)
-        listing.append({"file": f"{speaker}/{path.name}", "seconds": round(y.size / rate, 3), "rate_hz": rate,
-                        "format": f"{fmt}/{subtype}", "channels": channels})
+        listing.append(
+            {
+                "file": f"{speaker}/{path.name}",
+                "seconds": round(y.size / rate, 3),
+                "rate_hz": rate,
+                "format": f"{fmt}/{subtype}",
+                "channels": channels,
+            }
+        )
     marker.write_text(json.dumps(listing))
     return root, listing
 
@@ -147,12 +155,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=3.0, help="total audio in the raw folder (default 3)")
     ap.add_argument("--files", type=int, default=12, help="number of songs, over 3 speakers (default 12)")
     ap.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="job counts to compare (default 1 2)")
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results",
-                    help="folder for the JSON results (default bench/results, git-ignored)")
-    ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "svcprep-bench",
-                    help="where the generated raw folder is cached")
-    ap.add_argument("--repeat", type=int, default=1,
-                    help="full builds per job count (alternating order); the fastest is reported (default 1)")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent / "results",
+        help="folder for the JSON results (default bench/results, git-ignored)",
+    )
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "svcprep-bench",
+        help="where the generated raw folder is cached",
+    )
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="full builds per job count (alternating order); the fastest is reported (default 1)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the build output folders (printed at the end)")
     args = ap.parse_args(argv)
     require_libraries()
@@ -161,8 +181,11 @@ def main(argv: list[str] | None = None) -> int:
 
     raw, listing = raw_folder(args.minutes, args.files, args.cache)
     audio_s = sum(f["seconds"] for f in listing)
-    print(f"raw folder: {raw} ({len(listing)} files, {audio_s:.1f} s of audio, "
-          f"{len({f['file'].split('/')[0] for f in listing})} speakers)", flush=True)
+    print(
+        f"raw folder: {raw} ({len(listing)} files, {audio_s:.1f} s of audio, "
+        f"{len({f['file'].split('/')[0] for f in listing})} speakers)",
+        flush=True,
+    )
     work = Path(tempfile.mkdtemp(prefix="svcprep-bench-build-"))
     checks: list[str] = []
     builds: dict[str, Any] = {}
@@ -179,8 +202,11 @@ def main(argv: list[str] | None = None) -> int:
                 if res["errors"]:
                     checks.append(f"-j {j}: {res['errors']} error records: {res['error_messages']}")
                 rtf = res["summary"]["rtf"]
-                print(f"  {res['wall_seconds']:.1f} s wall, real-time factor {rtf:.2f}, "
-                      f"load {res['loadavg_1min'][0]:.1f}->{res['loadavg_1min'][1]:.1f}", flush=True)
+                print(
+                    f"  {res['wall_seconds']:.1f} s wall, real-time factor {rtf:.2f}, "
+                    f"load {res['loadavg_1min'][0]:.1f}->{res['loadavg_1min'][1]:.1f}",
+                    flush=True,
+                )
         for j in args.jobs:  # the fastest run of each job count is the least disturbed one
             best = min(runs[str(j)], key=lambda r: r["wall_seconds"])
             builds[str(j)] = {**best, "all_wall_seconds": [r["wall_seconds"] for r in runs[str(j)]]}
@@ -205,8 +231,10 @@ def main(argv: list[str] | None = None) -> int:
         }
     # sanity checks on what the cache reused (reported, never fatal to the figures)
     if noop["computed"] or noop["published"]:
-        checks.append(f"no-op rebuild computed={noop['computed']} published={noop['published']} "
-                      f"(expected both false); stages run: {sorted(noop['stage_seconds'])}")
+        checks.append(
+            f"no-op rebuild computed={noop['computed']} published={noop['published']} "
+            f"(expected both false); stages run: {sorted(noop['stage_seconds'])}"
+        )
     recomputed = sorted(set(melr["stage_seconds"]) - {"mel", "validate", "write"})
     if recomputed:
         checks.append(f"mel-only rebuild also ran stages {recomputed} (expected only mel, validate, write)")
@@ -227,9 +255,14 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "benchmark": "build",
         "machine": machine_info(),
-        "params": {"minutes": args.minutes, "files": args.files, "jobs": args.jobs, "repeat": args.repeat,
-                   "seed": SEED,
-                   "generator_version": GENERATOR_VERSION},
+        "params": {
+            "minutes": args.minutes,
+            "files": args.files,
+            "jobs": args.jobs,
+            "repeat": args.repeat,
+            "seed": SEED,
+            "generator_version": GENERATOR_VERSION,
+        },
         "raw": {"path": str(raw), "files": listing, "audio_seconds": audio_s},
         "builds": builds,
         "speedup": speedups,
@@ -241,42 +274,87 @@ def main(argv: list[str] | None = None) -> int:
 
     # --- the printed summary ---
     print()
-    print(f"svcprep build benchmark: {audio_s / 60:.2f} min of audio in {len(listing)} files "
-          f"(cpu_count={result['machine']['cpu_count']}; absolute seconds are noisy, compare ratios)")
+    print(
+        f"svcprep build benchmark: {audio_s / 60:.2f} min of audio in {len(listing)} files "
+        f"(cpu_count={result['machine']['cpu_count']}; absolute seconds are noisy, compare ratios)"
+    )
     print()
     rows = []
     for j in args.jobs:
         b = builds[str(j)]
         s = b["summary"]
-        rows.append([f"-j {j}", f"{b['wall_seconds']:.1f}", fmt_ratio(s["rtf"]), f"{b['cpu_seconds']:.1f}",
-                     fmt_ratio(s["rtf_cpu"]), fmt_ratio(s["busy_workers"]),
-                     "{:.1f}/{:.1f}".format(*b["loadavg_1min"]),
-                     f"{s['dominant_stage']} {s['dominant_share']:.0%}",
-                     mb(b["peak_rss_main_bytes"]), mb(b["peak_rss_worker_bytes"]),
-                     mb(b["peak_rss_tree_bytes"])])
-    print(table(rows, ["build", "wall s", "RTF", "cpu s", "RTF/cpu", "busy", "load", "dominant",
-                       "RSS main", "RSS worker", "RSS tree"]))
+        rows.append(
+            [
+                f"-j {j}",
+                f"{b['wall_seconds']:.1f}",
+                fmt_ratio(s["rtf"]),
+                f"{b['cpu_seconds']:.1f}",
+                fmt_ratio(s["rtf_cpu"]),
+                fmt_ratio(s["busy_workers"]),
+                "{:.1f}/{:.1f}".format(*b["loadavg_1min"]),
+                f"{s['dominant_stage']} {s['dominant_share']:.0%}",
+                mb(b["peak_rss_main_bytes"]),
+                mb(b["peak_rss_worker_bytes"]),
+                mb(b["peak_rss_tree_bytes"]),
+            ]
+        )
+    print(
+        table(
+            rows,
+            [
+                "build",
+                "wall s",
+                "RTF",
+                "cpu s",
+                "RTF/cpu",
+                "busy",
+                "load",
+                "dominant",
+                "RSS main",
+                "RSS worker",
+                "RSS tree",
+            ],
+        )
+    )
     for j in args.jobs[1:]:
         up, cpu = speedups[f"{base_j}->{j}"], speedups[f"{base_j}->{j} cpu_ratio"]
         est = speedups[f"{base_j}->{j} cpu_estimate"]
-        print(f"speed-up -j {base_j} -> -j {j} (wall_{base_j} / wall_{j}): {up:.2f}x; "
-              f"CPU time ratio (cpu_{j} / cpu_{base_j}): {cpu:.2f}; idle-cores estimate from CPU: {est:.2f}x")
+        print(
+            f"speed-up -j {base_j} -> -j {j} (wall_{base_j} / wall_{j}): {up:.2f}x; "
+            f"CPU time ratio (cpu_{j} / cpu_{base_j}): {cpu:.2f}; idle-cores estimate from CPU: {est:.2f}x"
+        )
     print()
     for j in args.jobs:
         b = builds[str(j)]
         print(f"stages, -j {j} (RTF = audio s / stage s summed over workers; share of summed stage time):")
-        print(table([[r["stage"], f"{r['seconds']:.2f}", fmt_ratio(r["rtf"], 1), f"{r['share']:.1%}"]
-                     for r in b["summary"]["stages"]], ["stage", "seconds", "RTF", "share"]))
+        print(
+            table(
+                [
+                    [r["stage"], f"{r['seconds']:.2f}", fmt_ratio(r["rtf"], 1), f"{r['share']:.1%}"]
+                    for r in b["summary"]["stages"]
+                ],
+                ["stage", "seconds", "RTF", "share"],
+            )
+        )
         s = b["summary"]
-        print(f"dominant: {s['dominant_stage']} at {s['dominant_share']:.1%} of stage time, "
-              f"{fmt_ratio(s['dominant_over_next'], 1)}x the next ({s['next_stage']})")
+        print(
+            f"dominant: {s['dominant_stage']} at {s['dominant_share']:.1%} of stage time, "
+            f"{fmt_ratio(s['dominant_over_next'], 1)}x the next ({s['next_stage']})"
+        )
         print()
     rows = []
     for name, label in (("noop", "no-op"), ("mel", f"mel only ({MEL_OVERRIDE})")):
         r = rebuilds[name]
-        rows.append([label, f"{r['wall_seconds']:.2f}", f"{r['fraction_of_full']:.1%}",
-                     f"{r['process_seconds']:.2f}", f"{r['process_fraction_of_full']:.1%}",
-                     ", ".join(sorted(r["stage_seconds"])) or "none"])
+        rows.append(
+            [
+                label,
+                f"{r['wall_seconds']:.2f}",
+                f"{r['fraction_of_full']:.1%}",
+                f"{r['process_seconds']:.2f}",
+                f"{r['process_fraction_of_full']:.1%}",
+                ", ".join(sorted(r["stage_seconds"])) or "none",
+            ]
+        )
     print(f"rebuilds on the -j {rj} output (fraction of the full -j {rj} build):")
     print(table(rows, ["rebuild", "build s", "fraction", "process s", "fraction", "stages run"]))
     print()

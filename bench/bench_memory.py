@@ -85,8 +85,15 @@ def write_long_wav(path: Path, minutes: float) -> dict[str, Any]:
                     f.write(chunk[i : i + BLOCK_FRAMES])
                 written += len(chunk)
             repeats += 1
-    info = {"path": str(path), "seconds": written / RATE_HZ, "rate_hz": RATE_HZ, "channels": 2,
-            "format": "WAV/PCM_16", "bytes": path.stat().st_size, "song_repeats": repeats}
+    info = {
+        "path": str(path),
+        "seconds": written / RATE_HZ,
+        "rate_hz": RATE_HZ,
+        "channels": 2,
+        "format": "WAV/PCM_16",
+        "bytes": path.stat().st_size,
+        "song_repeats": repeats,
+    }
     marker.write_text(json.dumps(info))
     return dict(info, reused=False)
 
@@ -95,14 +102,26 @@ def main(argv: list[str] | None = None) -> int:
     """Run the memory benchmark; returns 0 when under the limit, 1 when over it or the build failed."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=60.0, help="length of the input (default 60)")
-    ap.add_argument("--f0", choices=["harvest", "dio", "pyin", "praat"], default=None,
-                    help="override f0.method (default: the config default, harvest)")
+    ap.add_argument(
+        "--f0",
+        choices=["harvest", "dio", "pyin", "praat"],
+        default=None,
+        help="override f0.method (default: the config default, harvest)",
+    )
     ap.add_argument("--jobs", type=int, default=2, help="worker processes of the build (default 2)")
     ap.add_argument("--limit-gb", type=float, default=1.5, help="peak RSS limit to check, GB (default 1.5)")
-    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results",
-                    help="folder for the JSON results (default bench/results, git-ignored)")
-    ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "svcprep-bench",
-                    help="where the generated WAV is cached")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent / "results",
+        help="folder for the JSON results (default bench/results, git-ignored)",
+    )
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "svcprep-bench",
+        help="where the generated WAV is cached",
+    )
     ap.add_argument("--clean", action="store_true", help="delete the generated WAV at the end")
     ap.add_argument("--keep", action="store_true", help="keep the build output folder (printed at the end)")
     args = ap.parse_args(argv)
@@ -114,8 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"writing {args.minutes:g} min of 48 kHz stereo PCM_16 to {wav} ...", flush=True)
     info = write_long_wav(wav, args.minutes)
     gen_rss = peak_rss_self()
-    print(f"  {info['seconds'] / 60:.1f} min, {mb(info['bytes'])}{' (cached)' if info['reused'] else ''}; "
-          f"generator peak RSS {mb(gen_rss)}", flush=True)
+    print(
+        f"  {info['seconds'] / 60:.1f} min, {mb(info['bytes'])}{' (cached)' if info['reused'] else ''}; "
+        f"generator peak RSS {mb(gen_rss)}",
+        flush=True,
+    )
 
     from svcprep import load_config
 
@@ -142,8 +164,14 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "benchmark": "memory",
         "machine": machine_info(),
-        "params": {"minutes": args.minutes, "jobs": args.jobs, "f0_method": f0_method,
-                   "limit_gb": args.limit_gb, "seed": SEED, "generator_version": GENERATOR_VERSION},
+        "params": {
+            "minutes": args.minutes,
+            "jobs": args.jobs,
+            "f0_method": f0_method,
+            "limit_gb": args.limit_gb,
+            "seed": SEED,
+            "generator_version": GENERATOR_VERSION,
+        },
         "input": info,
         "generator_peak_rss_bytes": gen_rss,
         "mono_float32_copy_bytes": mono_copy,
@@ -156,32 +184,47 @@ def main(argv: list[str] | None = None) -> int:
     path = write_json(args.out, "memory", result)
 
     print()
-    print(f"svcprep memory benchmark: {info['seconds'] / 60:.1f} min 48 kHz stereo PCM_16 WAV "
-          f"({mb(info['bytes'])}), -j {args.jobs}, F0 method: {f0_method}")
+    print(
+        f"svcprep memory benchmark: {info['seconds'] / 60:.1f} min 48 kHz stereo PCM_16 WAV "
+        f"({mb(info['bytes'])}), -j {args.jobs}, F0 method: {f0_method}"
+    )
     print(f"  items ok {res['items_ok']}, error records {res['errors']}, exit code {res['exit_code']}")
-    print(f"  wall {res['wall_seconds']:.1f} s (process {res['process_seconds']:.1f} s), "
-          f"real-time factor {result['rtf']:.1f}, CPU {res['cpu_seconds']:.1f} s, "
-          f"load {res['loadavg_1min'][0]:.1f}->{res['loadavg_1min'][1]:.1f}")
+    print(
+        f"  wall {res['wall_seconds']:.1f} s (process {res['process_seconds']:.1f} s), "
+        f"real-time factor {result['rtf']:.1f}, CPU {res['cpu_seconds']:.1f} s, "
+        f"load {res['loadavg_1min'][0]:.1f}->{res['loadavg_1min'][1]:.1f}"
+    )
     print()
     main_b, worker_b = res["peak_rss_main_bytes"], res["peak_rss_worker_bytes"]
     rows = [
         ["main process", mb(main_b), f"{main_b / mono_copy:.2f}"],
         ["largest worker", mb(worker_b), f"{worker_b / mono_copy:.2f}"],
-        [f"tree sum ({res['peak_tree_processes']} procs, sampled)", mb(tree),
-         "n/a" if tree is None else f"{tree / mono_copy:.2f}"],
+        [
+            f"tree sum ({res['peak_tree_processes']} procs, sampled)",
+            mb(tree),
+            "n/a" if tree is None else f"{tree / mono_copy:.2f}",
+        ],
         ["ref: mono float32 copy", mb(mono_copy), "1.00"],
     ]
     print(table(rows, ["peak RSS", "MB", "x mono copy"]))
     print()
-    print(table([[k, f"{v:.1f}", f"{v / stage_total:.1%}", f"{res['source_seconds'] / v:.1f}" if v else "-"]
-                 for k, v in sorted(res["stage_seconds"].items(), key=lambda kv: -kv[1])],
-                ["stage", "seconds", "share", "RTF"]))
+    print(
+        table(
+            [
+                [k, f"{v:.1f}", f"{v / stage_total:.1%}", f"{res['source_seconds'] / v:.1f}" if v else "-"]
+                for k, v in sorted(res["stage_seconds"].items(), key=lambda kv: -kv[1])
+            ],
+            ["stage", "seconds", "share", "RTF"],
+        )
+    )
     print()
     verdict = "PASS" if largest <= limit else "FAIL"
     print(f"{verdict}: largest single process peaked at {mb(largest)} (limit {args.limit_gb:g} GB)")
     if tree is not None:
-        print(f"{'PASS' if tree <= limit else 'FAIL'}: whole process tree peaked at {mb(tree)} "
-              f"(sum of RSS, shared pages counted per process)")
+        print(
+            f"{'PASS' if tree <= limit else 'FAIL'}: whole process tree peaked at {mb(tree)} "
+            f"(sum of RSS, shared pages counted per process)"
+        )
     if res["errors"]:
         print(f"build reported errors: {res['error_messages']}")
     print(f"results: {path}")

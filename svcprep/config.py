@@ -54,7 +54,7 @@ def _no_key(**kwargs: Any) -> Any:
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, allow_inf_nan=False)
 
 
 class LoadConfig(_Frozen):

@@ -99,3 +99,11 @@ def test_toml_leaves_unset_optional_fields_out_and_reads_them_back() -> None:
     cfg = load_config(overrides=["f0.analysis_sample_rate_hz=16000"])
     text = config_to_toml(cfg)
     assert "analysis_sample_rate_hz = 16000" in text
+
+
+@pytest.mark.parametrize(
+    "setting", ["quality.min_snr_db=inf", "slice.max_segment_s=nan", "f0.f0_ceil_hz=-inf"]
+)
+def test_non_finite_numbers_fail_before_any_work(setting: str) -> None:
+    with pytest.raises(ConfigError, match="finite"):
+        load_config(overrides=[setting])

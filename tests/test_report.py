@@ -115,7 +115,7 @@ def test_flag_severity_is_zero_at_the_threshold_and_grows_away_from_it(
     assert s >= 0 and math.isfinite(s)
     assert flag_severity({"value": threshold, "threshold": threshold}) == 0
     if value > 0 and threshold > 0:
-        assert s == pytest.approx(abs(math.log2(value / threshold)))
+        assert s == pytest.approx(abs(math.log2(value) - math.log2(threshold)), abs=1e-9)
     assert flag_severity({"value": None, "threshold": threshold}) == math.inf
 
 
@@ -345,8 +345,13 @@ def test_media_is_capped_for_large_datasets(big_report) -> None:
     data = collect(big_report.out, big_report.version)
     assert len(rows) == len(data.flagged_rows) > 3000
     assert len(html.encode()) < 12e6, f"{len(html) / 1e6:.1f} MB"
-    _, none = render_report(big_report.out, version=big_report.version, worst_per_flag=0)
+    html, none = render_report(
+        big_report.out, version=big_report.version, worst_per_flag=0, max_speaker_figures=3
+    )
     assert none.media_items == 0
+    imgs = [a for t, a in _parse(html).tags if t == "img"]
+    assert len(imgs) == 1 + 3, "the duration bars and charts for the three largest speakers only"
+    assert re.search(r"Charts are drawn for the speakers with the most audio only \(3 of 1\d\)", html)
 
 
 def test_report_of_a_version_whose_parent_was_collected_says_so(report_dataset, tmp_path) -> None:

@@ -78,7 +78,7 @@ class QualityConfig(BaseModel):
     recordings of ``shared/data``, "injected" the defects added to them.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     min_duration_s: float = Field(
         2.0, ge=0.0, description="too_short below this; the slicer's default shortest segment."

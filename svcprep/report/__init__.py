@@ -56,6 +56,7 @@ def render_report(
     worst_per_flag: int = 3,
     max_media: int = 48,
     preview_s: float = 12.0,
+    max_speaker_figures: int = 40,
     progress: Any = None,
 ) -> tuple[str, ReportResult]:
     """Build the report page for a version of the dataset in ``out``.
@@ -76,6 +77,9 @@ def render_report(
         Upper bound on items with media in the whole report (keeps the file small).
     preview_s
         Longest audio preview and spectrogram, seconds.
+    max_speaker_figures
+        Speakers (those with the most kept audio) that get pitch, loudness and duration
+        charts; every speaker is in the table either way.
     progress
         Optional :class:`svcprep.ui.BuildProgress` to show progress on.
 
@@ -91,7 +95,6 @@ def render_report(
     from svcprep.report.media import encode_preview, item_audio, render_item_figure
     from svcprep.report.plots import duration_bars, speaker_figure
     from svcprep.report.render import MediaCard, render_html
-    from svcprep.store.reader import Dataset
 
     t0 = time.perf_counter()
     data = collect(out, version, worst_per_flag=worst_per_flag)
@@ -99,11 +102,12 @@ def render_report(
 
     t0 = time.perf_counter()
     bars = duration_bars(data.speakers) if data.totals["source_s"] > 0 else None
-    figures = {name: speaker_figure(sp, data.config) for name, sp in data.speakers.items() if sp.items}
+    largest = sorted((sp for sp in data.speakers.values() if sp.items), key=lambda s: (-s.kept_s, s.name))
+    figures = {sp.name: speaker_figure(sp, data.config) for sp in largest[:max_speaker_figures]}
     secs["plots"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    ds = Dataset(out, data.vid)
+    ds = data.dataset
     raw_root = (
         Path(raw) if raw is not None else (Path(data.version["raw"]) if data.version.get("raw") else None)
     )

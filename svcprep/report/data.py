@@ -96,7 +96,7 @@ def flag_severity(detail: dict[str, Any]) -> float:
     if threshold is None or not isinstance(threshold, (int, float)):
         return 0.0
     if value > 0 and threshold > 0:
-        return abs(math.log2(value / threshold))
+        return abs(math.log2(value) - math.log2(threshold))
     return abs(value - threshold) / max(1.0, abs(threshold))
 
 
@@ -155,6 +155,7 @@ class ReportData:
     worst: dict[str, list[dict[str, Any]]]
     changes: dict[str, Any] | None
     totals: dict[str, float]
+    dataset: Dataset
 
     @property
     def vid(self) -> str:
@@ -438,4 +439,5 @@ def collect(out: str | Path, version: str | None = None, *, worst_per_flag: int 
         worst=worst,
         changes=changes,
         totals=totals,
+        dataset=ds,
     )

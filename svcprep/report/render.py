@@ -214,6 +214,11 @@ def _speakers(data: ReportData, bars_png: bytes | None, figures: dict[str, bytes
         fig = figures.get(sp.name)
         if not sp.items:
             parts.append("<p class=muted>No items in the dataset from this speaker.</p>")
+        elif not fig:
+            parts.append(
+                "<p class=muted>Charts are drawn for the speakers with the most audio only "
+                f"({len(figures)} of {len(data.speakers)}); the table above has this speaker's numbers.</p>"
+            )
         if fig:
             parts.append(
                 f'<img class="plot" alt="{e(sp.name)}: pitch, loudness and duration distributions" '

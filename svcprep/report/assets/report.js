@@ -19,12 +19,14 @@
     return String(value);
   }
 
+  var collator = new Intl.Collator(undefined, { numeric: true });
+
   function compare(a, b, type) {
     var an = a === null || a === undefined || a === "";
     var bn = b === null || b === undefined || b === "";
     if (an || bn) { return an === bn ? 0 : (an ? 1 : -1); }
     if (type === "num" || type === "sec") { return a - b; }
-    return String(a).localeCompare(String(b), undefined, { numeric: true });
+    return collator.compare(String(a), String(b));
   }
 
   function DataTable(root, spec, media) {
@@ -39,6 +41,12 @@
     this.filters = {};
     this.query = [];
     this.view = this.rows.slice();
+    var textCols = [];
+    this.columns.forEach(function (c, i) { if (c.type === "text") { textCols.push(i); } });
+    // the lower-cased text a filter searches, made once per row
+    this.hay = this.rows.map(function (r) {
+      return textCols.map(function (i) { return r[i] === null ? "" : String(r[i]); }).join(" ").toLowerCase();
+    });
     this.build();
     this.apply();
   }
@@ -183,16 +191,15 @@
   DataTable.prototype.apply = function () {
     var self = this;
     var q = this.query;
-    var textCols = [];
-    this.columns.forEach(function (c, i) { if (c.type === "text") { textCols.push(i); } });
-    this.view = this.rows.filter(function (r) {
+    var view = [];
+    this.rows.forEach(function (r, k) {
       for (var ci in self.filters) {
-        if (self.filters[ci] !== "" && String(r[ci]) !== self.filters[ci]) { return false; }
+        if (self.filters[ci] !== "" && String(r[ci]) !== self.filters[ci]) { return; }
       }
-      if (!q.length) { return true; }
-      var hay = textCols.map(function (i) { return r[i] === null ? "" : String(r[i]); }).join(" ").toLowerCase();
-      return q.every(function (t) { return hay.indexOf(t) >= 0; });
+      var hay = self.hay[k];
+      if (q.every(function (t) { return hay.indexOf(t) >= 0; })) { view.push(r); }
     });
+    this.view = view;
     if (this.sortCol >= 0) {
       var ci = this.sortCol, dir = this.sortDir, type = this.columns[ci].type;
       var indexed = this.view.map(function (r, i) { return [r, i]; });
