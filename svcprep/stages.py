@@ -79,6 +79,8 @@ def stage_config(cfg: BuildConfig, name: str) -> dict[str, Any]:
         }
     if name == "f0":
         data = output_config(cfg.f0)
+        if data.get("analysis_sample_rate_hz") is None:  # unset: keys stay those of earlier releases
+            data.pop("analysis_sample_rate_hz", None)
         if data["method"] == "praat":
             data["_praat"] = _praat_version()
         return {**grid, **data}

@@ -107,3 +107,11 @@ def test_toml_leaves_unset_optional_fields_out_and_reads_them_back() -> None:
 def test_non_finite_numbers_fail_before_any_work(setting: str) -> None:
     with pytest.raises(ConfigError, match="finite"):
         load_config(overrides=[setting])
+
+
+def test_unset_analysis_rate_leaves_f0_cache_keys_as_they_were() -> None:
+    from svcprep.stages import stage_config
+
+    assert "analysis_sample_rate_hz" not in stage_config(BuildConfig(), "f0")
+    cfg = load_config(overrides=["f0.analysis_sample_rate_hz=16000"])
+    assert stage_config(cfg, "f0")["analysis_sample_rate_hz"] == 16000
