@@ -307,12 +307,21 @@ def run_build_subprocess(
     cmd = [sys.executable, str(Path(__file__).resolve()), "child", str(raw), str(out), "--jobs", str(jobs)]
     for o in overrides:
         cmd += ["--set", o]
+    return run_child(cmd, mark=RESULT_MARK, timeout_s=timeout_s)
+
+
+def run_child(cmd: list[str], *, mark: str, timeout_s: float | None = None) -> dict[str, Any]:
+    """Run a benchmark child process; return the JSON it printed after ``mark``, plus
+    ``subprocess_seconds`` (its wall time).
+
+    Raises ``RuntimeError`` with the child's stderr when it fails or prints no result.
+    """
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
     elapsed = time.perf_counter() - t0
     for line in proc.stdout.splitlines():
-        if line.startswith(RESULT_MARK):
-            res: dict[str, Any] = json.loads(line[len(RESULT_MARK) :])
+        if line.startswith(mark):
+            res: dict[str, Any] = json.loads(line[len(mark) :])
             res["subprocess_seconds"] = elapsed
             return res
     raise RuntimeError(

@@ -62,7 +62,6 @@ import os
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -72,7 +71,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _util import machine_info, mb, peak_rss_self, run_build_subprocess, table
+from _util import machine_info, mb, peak_rss_self, run_build_subprocess, run_child, table
 
 #: Prefix of the child's result line on stdout.
 RESULT_MARK = "SVCPREP_REPORT_BENCH "
@@ -208,18 +207,7 @@ def run_report_subprocess(out: Path, html: Path, *, version: str, max_media: int
     """
     cmd = [sys.executable, str(Path(__file__).resolve()), "_child", str(out), str(html)]
     cmd += ["--version", version, "--max-media", str(max_media)]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - t0
-    for line in proc.stdout.splitlines():
-        if line.startswith(RESULT_MARK):
-            res: dict[str, Any] = json.loads(line[len(RESULT_MARK) :])
-            res["subprocess_seconds"] = elapsed
-            return res
-    raise RuntimeError(
-        f"report child failed (exit {proc.returncode}): {' '.join(cmd)}\n"
-        f"--- stderr ---\n{proc.stderr[-4000:]}"
-    )
+    return run_child(cmd, mark=RESULT_MARK)
 
 
 # --- the browser ----------------------------------------------------------------------------
