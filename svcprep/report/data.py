@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from svcprep.quality.dataset import note_name, speaker_view
 from svcprep.quality.flags import FLAG_DOCS
+from svcprep.stages import f0_histogram
 from svcprep.store.manage import diff_records
 from svcprep.store.reader import Dataset
 from svcprep.store.versions import read_manifest, read_version
@@ -245,10 +246,7 @@ def _speaker_stats(
             st.pitch_all += h
             if split == "train":
                 st.pitch_train += h
-            f0 = np.asarray(a["f0"], dtype=np.float64)
-            v = (np.asarray(a["uv"]) != 0) & (f0 > 0)
-            midi = np.clip(np.rint(69 + 12 * np.log2(f0[v] / 440.0)), 0, 127).astype(np.int64)
-            midi_hist[r["id"]] = np.bincount(midi, minlength=128).tolist()
+            midi_hist[r["id"]] = f0_histogram(a["f0"], a["uv"])
     view = speaker_view(records, midi_hist)
     for sp, row in view.items():
         if sp in stats:

@@ -6,6 +6,7 @@ Plots use matplotlib's Agg canvas directly (no pyplot, no display, no global sta
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from dataclasses import dataclass
@@ -42,6 +43,15 @@ class ItemAudio:
     sample_rate_hz: int
     origin: str
     truncated_s: float = 0.0
+
+
+@functools.lru_cache(maxsize=256)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    """A source file's digest, read once per (path, size, mtime) however many items it has."""
+    from svcprep.store.keys import file_digest
+
+    del size, mtime_ns  # part of the cache key only
+    return file_digest(path)
 
 
 def _raw_segment(
@@ -86,11 +96,10 @@ def item_audio(
     dur = float(record.get("duration_s") or len(dataset_audio) / dataset_rate_hz)
     cut = max(0.0, dur - max_s)
     if raw_root is not None and input_digest and record.get("start_s") is not None:
-        from svcprep.store.keys import file_digest
-
         path = raw_root / record["source"]
         try:
-            if path.is_file() and file_digest(path) == input_digest:
+            st = path.stat()
+            if _digest(str(path), st.st_size, st.st_mtime_ns) == input_digest:
                 x, sr = _raw_segment(path, float(record["start_s"]), float(record["end_s"]), max_s)
                 if x.size and np.isfinite(x).all():
                     return ItemAudio(x, sr, "recording", cut)
