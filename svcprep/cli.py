@@ -235,7 +235,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
     show_progress = not (args.no_progress or args.quiet)
     report_path: Path | None = None
     if args.report is not None:
-        report_path = args.out / "report.html" if args.report is True else Path(args.report)
+        from svcprep.report import default_report_path
+
+        report_path = default_report_path(args.out) if args.report is True else Path(args.report)
         _check_report_args(args, report_path)
     report = build(args.raw, args.out, cfg, jobs=args.jobs, progress=show_progress, console=err_console)
     if args.quiet:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ReportResult", "render_report", "write_report"]
+__all__ = ["ReportResult", "default_report_path", "render_report", "write_report"]
 
 
 @dataclass
