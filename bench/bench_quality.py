@@ -537,7 +537,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     ap.add_argument("--errors", action="store_true", help="list every misclassified case")
     args = ap.parse_args(argv)
-    cfg = QualityConfig()
+    from svcprep.config import BuildConfig
+
+    cfg = BuildConfig().quality_thresholds()  # duration bounds follow the default slicer
     t_start = time.perf_counter()
 
     real = load_real()

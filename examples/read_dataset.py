@@ -47,8 +47,11 @@ def random_windows(ds: svcprep.Dataset, *, batch: int, frames: int, seed: int = 
 
 def main(out: Path) -> None:
     """Open the dataset, check every item's arrays line up, draw a batch, read one shard with numpy."""
-    ds = svcprep.open(out)
+    full = svcprep.open(out)
+    ds = full.train  # what trains: the split the build stored (flagged items and validation left out)
     print(ds)
+    if len(ds) == 0:
+        raise SystemExit(f"{out} has no training items: see the build summary or `svcprep report {out}`")
     for item in ds:
         n = item["mel"].shape[0]
         assert item["f0"].shape == item["uv"].shape == item["volume"].shape == (n,), item["record"]["id"]
@@ -61,8 +64,12 @@ def main(out: Path) -> None:
     batch = random_windows(ds, batch=8, frames=128)
     print("batch:", {k: v.shape for k, v in batch.items()})
 
-    flagged = [r["id"] for r in ds.manifest if r["flags"]]
-    print(f"manifest: {len(ds.manifest)} records, {len(flagged)} flagged")
+    assert all(item["record"].split == "train" for item in ds)
+    flagged = [r.id for r in full.manifest if r.flags]
+    print(
+        f"manifest: {len(full.manifest)} records, {len(flagged)} flagged; "
+        f"{len(full.train)} train, {len(full.val)} val of {len(full)} items"
+    )
 
     # numpy only: no svcprep needed to read a shard
     shard = next((out / "shards").iterdir())

@@ -105,12 +105,14 @@ def _write_report(args: argparse.Namespace, out: Path, path: Path | None, **kwar
 
 
 def _policy_overrides(args: argparse.Namespace) -> list[str]:
-    from svcprep.quality.flags import FLAG_DOCS
+    from svcprep.quality.flags import parse_flag_names
 
     out = []
-    for name in [*(args.exclude or []), *args.include]:
-        if name not in FLAG_DOCS and name != "all":
-            raise ConfigError(f"unknown flag {name!r}: use one of {', '.join(FLAG_DOCS)}")
+    try:
+        parse_flag_names(args.exclude or [], what="--exclude", allow_all=True)
+        parse_flag_names(args.include, what="--include")
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     if args.exclude is not None:
         out.append("split.exclude_flags=" + json.dumps(args.exclude))
     if args.include:
@@ -200,6 +202,8 @@ def _parser() -> argparse.ArgumentParser:
     from svcprep.export.cli import add_commands
 
     add_commands(sub)
+
+    sub.add_parser("flags", help="list every flag and reason code a record can carry, with its meaning")
 
     c = sub.add_parser("config", help="print the whole config (defaults, or a file with overrides) as TOML")
     _add_config_args(c)
@@ -355,6 +359,24 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return EXIT_INPUTS_FAILED if report.exit_code else EXIT_OK
 
 
+def _cmd_flags(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from svcprep.quality.flags import FlagName
+
+    t = Table(
+        title="flags (svcprep build --exclude/--include FLAG, [split] in a config file)", title_justify="left"
+    )
+    t.add_column("flag")
+    t.add_column("set by")
+    t.add_column("meaning", overflow="fold")
+    for f in FlagName:
+        t.add_row(f.value, f.origin, f.doc)
+    Console().print(t)
+    return EXIT_OK
+
+
 def _cmd_config(args: argparse.Namespace) -> int:
     from svcprep.config import config_to_toml
 
@@ -376,6 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "build": _cmd_build,
         "check": _cmd_check,
         "config": _cmd_config,
+        "flags": _cmd_flags,
         "versions": _cmd_versions,
         "diff": _cmd_diff,
         "gc": _cmd_gc,

@@ -22,7 +22,7 @@ import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from svcprep.errors import ConfigError
-from svcprep.quality.flags import QualityConfig
+from svcprep.quality.flags import QualityConfig, parse_flag_names
 
 __all__ = [
     "AugmentConfig",
@@ -208,8 +208,11 @@ class F0Config(_Frozen):
     )
     coarse_f0_min_hz: float = Field(50.0, gt=0.0, description="Bottom of RVC's 256-bin coarse F0 scale.")
     coarse_f0_max_hz: float = Field(1100.0, gt=0.0, description="Top of RVC's 256-bin coarse F0 scale.")
-    chunk_s: float = _no_key(
-        default=30.0, ge=5.0, description="Long items are analysed in overlapping chunks of this length."
+    chunk_s: float = Field(
+        30.0,
+        ge=5.0,
+        description="Long items are analysed in overlapping chunks of this length (changes up to 1 % of "
+        "frames of items longer than a chunk, so it is part of the F0 key when not the default).",
     )
     analysis_sample_rate_hz: int | None = Field(
         None,
@@ -297,12 +300,21 @@ class SplitConfig(_Frozen):
     ``excluded``; ``svcprep.open(out).split()`` and the exports use the same policy.
     """
 
-    val_items_per_speaker: int = Field(2, ge=0, le=10000)
+    val_items_per_speaker: int = Field(2, ge=0, le=10000, description="Validation items per speaker.")
+    val_fraction: float | None = Field(
+        None, gt=0.0, lt=1.0, description="Share of each speaker's items for validation instead (unset: off)."
+    )
     seed: int = 0
     exclude_flags: tuple[str, ...] = Field(
         ("all",), description='Flags that keep an item out of training; ["all"] = every flag.'
     )
     include_flags: tuple[str, ...] = Field((), description="Flags that never exclude an item.")
+
+    @model_validator(mode="after")
+    def _flag_names(self) -> SplitConfig:
+        parse_flag_names(self.exclude_flags, what="split.exclude_flags", allow_all=True)
+        parse_flag_names(self.include_flags, what="split.include_flags")
+        return self
 
 
 class StoreConfig(_Frozen):
@@ -349,6 +361,14 @@ class BuildConfig(_Frozen):
                 f"features.hop_length={self.features.hop_length} exceeds mel.n_fft={self.mel.n_fft}: "
                 "frames would skip samples; raise n_fft or lower hop_length"
             )
+        q = self.quality
+        lo = self.slice.min_segment_s if q.min_duration_s is None else q.min_duration_s
+        hi = self.slice.max_segment_s if q.max_duration_s is None else q.max_duration_s
+        if lo >= hi:
+            raise ValueError(
+                f"the shortest item quality allows ({lo:g} s) is not below the longest ({hi:g} s): "
+                "raise quality.max_duration_s or lower quality.min_duration_s"
+            )
         if self.slice.enabled and self.slice.max_segment_s * sr > 2**31:
             raise ValueError("slice.max_segment_s is too large for the sample rate")
         return self
@@ -356,6 +376,21 @@ class BuildConfig(_Frozen):
     def to_dict(self) -> dict[str, Any]:
         """The config as plain data, with the public section names (``validate``, not ``validate_``)."""
         return self.model_dump(mode="json", by_alias=True)
+
+    def quality_thresholds(self) -> QualityConfig:
+        """``[quality]`` with unset duration bounds taken from the slicer's segment bounds.
+
+        A build never flags the segments its own slicer made: ``too_short`` is below
+        ``slice.min_segment_s`` and ``too_long`` above ``slice.max_segment_s`` unless
+        ``quality.min_duration_s`` / ``quality.max_duration_s`` are set.
+        """
+        q = self.quality
+        return q.model_copy(
+            update={
+                "min_duration_s": self.slice.min_segment_s if q.min_duration_s is None else q.min_duration_s,
+                "max_duration_s": self.slice.max_segment_s if q.max_duration_s is None else q.max_duration_s,
+            }
+        )
 
 
 def _key_fields(model: type[BaseModel]) -> list[str]:

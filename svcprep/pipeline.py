@@ -16,7 +16,7 @@ import sys
 import time
 import traceback
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,25 +28,35 @@ from svcprep import __version__
 from svcprep.config import BuildConfig
 from svcprep.errors import AudioDecodeError, ConfigError, DependencyError, StoreError
 from svcprep.quality.dataset import apply_quality, assign_splits
+from svcprep.records import (
+    MANIFEST_SCHEMA_VERSION,
+    FileRecord,
+    ItemRecord,
+    PieceRecord,
+    Record,
+    SourceRecord,
+    dataset_items,
+)
 from svcprep.sources import Discovery, Source, discover
 from svcprep.stages import (
+    FEATURE_STAGES,
     STAGES,
+    Stage,
     Variant,
+    f0_cents_histogram,
+    feature_view,
     item_frames,
     item_metrics,
     run_augment,
     run_denoise,
-    run_f0,
     run_loudness,
-    run_mel,
     run_quality,
-    run_volume,
-    stage_config,
+    shard_layout,
     validate_item,
     variants,
 )
 from svcprep.store.atomic import sweep_temporaries, write_error_message
-from svcprep.store.keys import FileHashMemo, canonical_json, digest_bytes, library_versions, stage_key
+from svcprep.store.keys import FileHashMemo, canonical_json, digest_bytes, library_versions
 from svcprep.store.lock import BuildLock
 from svcprep.store.objects import ObjectStore
 from svcprep.store.shards import ShardItem, plan_shards, write_shard
@@ -68,12 +78,8 @@ ALL_LIBRARIES = ("numpy", "scipy", "librosa", "soundfile", "libsndfile", "soxr",
 
 
 def key_for(cfg: BuildConfig, stage: str, upstream: str, extra: dict[str, Any] | None = None) -> str:
-    """Cache key of ``stage`` applied to the object named ``upstream``."""
-    spec = STAGES[stage]
-    conf = stage_config(cfg, stage)
-    if extra:
-        conf = {**conf, **extra}
-    return stage_key(stage, version=spec.version, config=conf, upstream=upstream, libraries=spec.libraries)
+    """Cache key of ``stage`` applied to the object named ``upstream`` (see :meth:`Stage.key`)."""
+    return STAGES[stage].key(cfg, upstream, extra)
 
 
 # --- plans and outcomes (small, picklable) ----------------------------------------------
@@ -111,7 +117,7 @@ class SourceOutcome:
     rel: str = ""
     speaker: str = ""
     items: list[ItemPlan] = field(default_factory=list)
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
     source_seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     computed: bool = False
@@ -123,50 +129,16 @@ class SourceOutcome:
 class ItemOutcome:
     """What the item pass produced for one item (and its variants)."""
 
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
     arrays: dict[str, dict[str, Any]] = field(default_factory=dict)  # item id -> where its arrays are
     fingerprints: dict[str, dict[str, Any]] = field(default_factory=dict)
     f0_hist: dict[str, list[int]] = field(default_factory=dict)
+    f0_cents: dict[str, dict[str, int]] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     computed: bool = False
     objects: list[str] = field(default_factory=list)
     runs: dict[str, int] = field(default_factory=dict)
-
-
-def _record(
-    *,
-    id: str,
-    kind: str,
-    source: str,
-    speaker: str,
-    status: str,
-    error: str | None = None,
-    flags: Iterable[str] = (),
-    metrics: dict[str, Any] | None = None,
-    start_s: float | None = None,
-    end_s: float | None = None,
-    duration_s: float | None = None,
-    variant_of: str | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    rec: dict[str, Any] = {
-        "id": id,
-        "kind": kind,
-        "source": source,
-        "speaker": speaker,
-        "start_s": None if start_s is None else round(start_s, 6),
-        "end_s": None if end_s is None else round(end_s, 6),
-        "duration_s": None if duration_s is None else round(duration_s, 6),
-        "variant_of": variant_of,
-        "status": status,
-        "error": error,
-        "flags": sorted(set(flags)),
-        "metrics": metrics or {},
-        "flag_details": {},
-    }
-    rec.update(extra)
-    return rec
 
 
 # --- the source pass --------------------------------------------------------------------
@@ -235,9 +207,7 @@ def run_source(
     meta: dict[str, Any] = load_obj.meta
     if "error" in meta:
         out.records.append(
-            _record(
-                id=src.rel, kind="source", status="error", error=meta["error"], flags=[meta["reason"]], **base
-            )
+            SourceRecord(id=src.rel, status="error", error=meta["error"], flags=(meta["reason"],), **base)
         )
         return out
     n = int(meta["n_samples"])
@@ -284,12 +254,11 @@ def run_source(
     if n == 0 or smeta["silent"]:
         what = "no samples" if n == 0 else "digital silence or no signal above the silence threshold"
         out.records.append(
-            _record(
+            SourceRecord(
                 id=src.rel,
-                kind="source",
                 status="dropped",
                 error=f"{what}: nothing to train on",
-                flags=["silence"],
+                flags=("silence",),
                 duration_s=n / sr,
                 metrics=src_metrics,
                 **base,
@@ -298,12 +267,11 @@ def run_source(
         return out
     for k, (start, end, reason) in enumerate(smeta["dropped"]):
         out.records.append(
-            _record(
+            PieceRecord(
                 id=f"{src.rel}#dropped{k:03d}",
-                kind="piece",
                 status="dropped",
                 error=reason,
-                flags=["too_short"],
+                flags=("too_short",),
                 start_s=start / sr,
                 end_s=end / sr,
                 duration_s=(end - start) / sr,
@@ -332,29 +300,34 @@ def run_source(
 
 
 @dataclass(frozen=True)
-class _Keys:
+class ItemKeys:
+    """Cache keys of one item (or variant): its audio, each feature stage, the record, quality."""
+
     audio: str
-    f0: str
-    mel: str
-    volume: str
+    features: dict[str, str]  # feature stage name -> key
     record: str
     quality: str | None  # only originals: variants share their source's recording
 
+    def all(self) -> list[str]:
+        """Every key the item's data lives under (the quality key included)."""
+        keys = [self.audio, *self.features.values(), self.record]
+        return keys + ([self.quality] if self.quality else [])
 
-def item_keys(plan: ItemPlan, cfg: BuildConfig) -> tuple[str, str, list[tuple[Variant | None, _Keys]]]:
+
+def item_keys(plan: ItemPlan, cfg: BuildConfig) -> tuple[str, str, list[tuple[Variant | None, ItemKeys]]]:
     """Pure key arithmetic for an item: (loudness key, denoise key, [(variant, keys)])."""
     k = plan.segment_key
-    lk = key_for(cfg, "loudness", k) if cfg.loudness.mode != "off" else k
-    dk = key_for(cfg, "denoise", lk) if cfg.denoise.enabled else lk
-    out: list[tuple[Variant | None, _Keys]] = []
+    lk = key_for(cfg, "loudness", k) if STAGES["loudness"].enabled(cfg) else k
+    dk = key_for(cfg, "denoise", lk) if STAGES["denoise"].enabled(cfg) else lk
+    out: list[tuple[Variant | None, ItemKeys]] = []
     for v in [None, *variants(cfg)]:
         ak = dk if v is None else key_for(cfg, "augment", dk, {"variant": v.describe()})
-        f0k = key_for(cfg, "f0", ak)
-        mk = key_for(cfg, "mel", ak)
-        vk = key_for(cfg, "volume", ak)
-        rk = key_for(cfg, "validate", digest_bytes(canonical_json([ak, f0k, mk, vk])))
-        qk = None if v is not None else key_for(cfg, "quality", digest_bytes(canonical_json([k, f0k])))
-        out.append((v, _Keys(ak, f0k, mk, vk, rk, qk)))
+        feats = {st.name: st.key(cfg, ak) for st in FEATURE_STAGES}
+        rk = key_for(cfg, "validate", digest_bytes(canonical_json([ak, *feats.values()])))
+        qk = (
+            None if v is not None else key_for(cfg, "quality", digest_bytes(canonical_json([k, feats["f0"]])))
+        )
+        out.append((v, ItemKeys(ak, feats, rk, qk)))
     return lk, dk, out
 
 
@@ -419,33 +392,49 @@ class _ItemRun:
             return self.clean()
         return self._cached_audio(key, "augment", lambda: run_augment(self.clean(), variant, self.cfg))
 
-    def feature(
-        self, key: str, stage: str, make: Callable[[], dict[str, npt.NDArray[Any]]]
-    ) -> dict[str, npt.NDArray[Any]]:
+    def feature(self, stage: Stage, key: str, y: Callable[[], npt.NDArray[np.float32]]) -> dict[str, Any]:
+        """One feature stage's cached arrays, computed on its own grid when missing."""
         if key not in self._features:
             obj = self.store.get(key)
             if obj is not None:
                 self._features[key] = {n: obj.array(n) for n in obj.array_names}
             else:
-                arrays = self._compute(stage, make)
+                assert stage.compute is not None  # only feature stages have keys here
+                compute = stage.compute
+
+                def make() -> dict[str, npt.NDArray[Any]]:
+                    audio = y()
+                    return compute(audio, self.cfg, stage.frames(audio.size, self.cfg))
+
+                arrays = self._compute(stage.name, make)
                 self.store.put(key, arrays, {})
                 self._features[key] = arrays
         return self._features[key]
 
-    def quality_meta(self, keys: _Keys) -> dict[str, Any]:
+    def features(self, variant: Variant | None, keys: ItemKeys) -> dict[str, npt.NDArray[Any]]:
+        """Every feature stage's arrays of one item, on the item's grid."""
+        y = self.audio(variant, keys.audio)
+        n = item_frames(y.size, self.cfg)
+        out: dict[str, npt.NDArray[Any]] = {}
+        for st in FEATURE_STAGES:
+            out.update(feature_view(st, self.feature(st, keys.features[st.name], lambda: y), n, self.cfg))
+        return out
+
+    def quality_meta(self, keys: ItemKeys) -> dict[str, Any]:
         """Quality metrics, fingerprint and pitch histogram of an original item (cached)."""
-        assert keys.quality is not None  # only called for originals
+        if keys.quality is None:
+            raise ValueError("quality is measured on original items only")
         obj = self.store.get(keys.quality)
         if obj is not None:
             return obj.meta
         y = self.segment()
-        f0 = self.feature(keys.f0, "f0", lambda: run_f0(self.audio(None, keys.audio), self.cfg))
+        f0 = self.feature(STAGES["f0"], keys.features["f0"], lambda: self.audio(None, keys.audio))
         metrics, extra = self._compute("quality", lambda: run_quality(y, f0, self.cfg))
         meta = {"metrics": metrics, **extra}
         self.store.put(keys.quality, {}, meta)
         return meta
 
-    def record_meta(self, variant: Variant | None, keys: _Keys) -> dict[str, Any]:
+    def record_meta(self, variant: Variant | None, keys: ItemKeys) -> dict[str, Any]:
         """Validation result, metrics and sizes of one item (cached under the record key)."""
         obj = self.store.get(keys.record)
         if obj is not None:
@@ -453,11 +442,7 @@ class _ItemRun:
         cfg = self.cfg
         try:
             y = self.audio(variant, keys.audio)
-            feats: dict[str, npt.NDArray[Any]] = dict(self.feature(keys.f0, "f0", lambda: run_f0(y, cfg)))
-            feats["mel"] = self.feature(keys.mel, "mel", lambda: {"mel": run_mel(y, cfg)})["mel"]
-            feats["volume"] = self.feature(keys.volume, "volume", lambda: {"volume": run_volume(y, cfg)})[
-                "volume"
-            ]
+            feats = self.features(variant, keys)
             flags, error = self._compute("validate", lambda: validate_item(y, feats, cfg))
             meta: dict[str, Any] = {
                 "flags": flags,
@@ -465,6 +450,7 @@ class _ItemRun:
                 "metrics": item_metrics(y, feats, cfg),
                 "n_samples": int(y.size),
                 "n_frames": int(item_frames(y.size, cfg)),
+                "f0_cents": f0_cents_histogram(feats["f0_raw"], feats["uv"]),
             }
         except StoreError:
             raise  # the output folder is broken: stop, do not blame the item
@@ -498,11 +484,7 @@ def run_item(
     sr = cfg.load.sample_rate_hz
     out = ItemOutcome()
     out.objects = sorted(
-        (
-            {run.lk, run.dk}
-            | {k for _, ks in run.per_variant for k in (ks.audio, ks.f0, ks.mel, ks.volume, ks.record)}
-        )
-        - {plan.segment_key}
+        ({run.lk, run.dk} | {k for _, ks in run.per_variant for k in ks.all()}) - {plan.segment_key}
     )
     for variant, keys in run.per_variant:
         item_id = plan.item_id + (variant.suffix if variant else "")
@@ -522,15 +504,16 @@ def run_item(
                 quality_metrics = q["metrics"]
                 out.fingerprints[item_id] = q["fingerprint"]
                 out.f0_hist[item_id] = q["f0_hist"]
+        if ok and "f0_cents" in meta:
+            out.f0_cents[item_id] = meta["f0_cents"]
         out.records.append(
-            _record(
+            ItemRecord(
                 id=item_id,
-                kind="item",
                 source=plan.source_rel,
                 speaker=plan.speaker,
                 status="ok" if ok else "error",
                 error=meta["error"],
-                flags=[*plan.source_flags, *meta["flags"]],
+                flags=(*plan.source_flags, *meta["flags"]),
                 metrics={**plan.source_metrics, **meta["metrics"], **quality_metrics},
                 start_s=plan.start / sr,
                 end_s=plan.end / sr,
@@ -550,9 +533,7 @@ def run_item(
             )
             out.arrays[item_id] = {
                 "audio": audio,
-                "f0": keys.f0,
-                "mel": keys.mel,
-                "volume": keys.volume,
+                "features": dict(keys.features),
                 "key": keys.record,
                 "n_samples": meta["n_samples"],
                 "n_frames": meta["n_frames"],
@@ -566,18 +547,21 @@ def run_item(
 # --- running in parallel ----------------------------------------------------------------
 
 
-def _limit_threads() -> None:
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        os.environ.setdefault(var, "1")
-
-
 def _parallel_map(fn: Callable[[T], R], tasks: list[T], jobs: int, on_done: Callable[[R], None]) -> None:
-    """Run ``fn`` over ``tasks`` on ``jobs`` loky workers (in-process for one job)."""
+    """Run ``fn`` over ``tasks`` on ``jobs`` loky workers (in-process for one job).
+
+    Every worker runs with one BLAS/OpenMP thread: loky sets that in each worker's own
+    environment, and the in-process path limits the thread pools for its duration only
+    (threadpoolctl), so the caller's environment and thread settings are left as they were.
+    """
     if not tasks:
         return
     if jobs <= 1 or len(tasks) == 1:
-        for t in tasks:
-            on_done(fn(t))
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):
+            for t in tasks:
+                on_done(fn(t))
         return
     from joblib import Parallel, delayed, parallel_config
 
@@ -594,7 +578,6 @@ def _collect(results: list[R], result: R, ui: Any, task: Any) -> None:
 
 
 def _src_task(args: tuple[SourcePlan, BuildConfig, str]) -> SourceOutcome:
-    _limit_threads()
     plan, cfg, root = args
     res = run_source(plan, cfg, root, compute=True)
     assert res is not None  # compute=True always returns an outcome
@@ -602,7 +585,6 @@ def _src_task(args: tuple[SourcePlan, BuildConfig, str]) -> SourceOutcome:
 
 
 def _item_task(args: tuple[ItemPlan, BuildConfig, str]) -> ItemOutcome:
-    _limit_threads()
     plan, cfg, root = args
     res = run_item(plan, cfg, root, compute=True)
     assert res is not None
@@ -619,7 +601,7 @@ class BuildReport:
     out: Path
     version: str | None
     published: bool
-    records: list[dict[str, Any]]
+    records: list[Record]
     stage_seconds: dict[str, float]
     wall_seconds: float
     source_seconds_by_speaker: dict[str, float]
@@ -627,6 +609,7 @@ class BuildReport:
     previous_version: str | None = None
     stage_runs: dict[str, int] = field(default_factory=dict)
     f0_hist: dict[str, list[int]] = field(default_factory=dict)
+    f0_cents: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def source_seconds(self) -> float:
@@ -634,29 +617,34 @@ class BuildReport:
         return float(sum(self.source_seconds_by_speaker.values()))
 
     @property
-    def items(self) -> list[dict[str, Any]]:
-        """Records of the items in the dataset (status ok)."""
-        return [r for r in self.records if r["status"] == "ok"]
+    def items(self) -> list[ItemRecord]:
+        """Records of the items in the dataset (:attr:`Record.in_dataset`)."""
+        return dataset_items(self.records)
 
     @property
-    def errors(self) -> list[dict[str, Any]]:
+    def train(self) -> list[ItemRecord]:
+        """Records of the items in the training split."""
+        return [r for r in self.items if r.trains]
+
+    @property
+    def errors(self) -> list[Record]:
         """Records that failed (unreadable sources, failed items)."""
-        return [r for r in self.records if r["status"] == "error"]
+        return [r for r in self.records if r.status == "error"]
 
     @property
-    def skipped(self) -> list[dict[str, Any]]:
+    def skipped(self) -> list[Record]:
         """Files that are not audio and were skipped."""
-        return [r for r in self.records if r["status"] == "skipped"]
+        return [r for r in self.records if r.status == "skipped"]
 
     @property
-    def dropped(self) -> list[dict[str, Any]]:
+    def dropped(self) -> list[Record]:
         """Pieces and sources left out on purpose (too short, silent)."""
-        return [r for r in self.records if r["status"] == "dropped"]
+        return [r for r in self.records if r.status == "dropped"]
 
     @property
     def kept_seconds(self) -> float:
         """Audio kept in the dataset from the sources (variants not counted)."""
-        return float(sum(r["duration_s"] or 0.0 for r in self.items if not r["variant_of"]))
+        return float(sum(r.duration_s or 0.0 for r in self.items if not r.is_variant))
 
     @property
     def exit_code(self) -> int:
@@ -664,21 +652,29 @@ class BuildReport:
         return 1 if self.errors else 0
 
     def per_speaker(self) -> dict[str, dict[str, float]]:
-        """Per speaker: items, seconds kept, seconds dropped, errors, flagged items."""
+        """Per speaker: items, variants, seconds kept and in training, dropped, errors, flagged items."""
         rows: dict[str, dict[str, float]] = defaultdict(
-            lambda: {"items": 0, "variants": 0, "kept_s": 0.0, "source_s": 0.0, "errors": 0, "flagged": 0}
+            lambda: {
+                "items": 0,
+                "variants": 0,
+                "kept_s": 0.0,
+                "train_s": 0.0,
+                "source_s": 0.0,
+                "errors": 0,
+                "flagged": 0,
+            }
         )
         for r in self.records:
-            row = rows[r["speaker"]]
-            if r["status"] == "ok":
-                if r["variant_of"]:
+            row = rows[r.speaker]
+            if r.in_dataset:
+                if r.is_variant:
                     row["variants"] += 1
                 else:
                     row["items"] += 1
-                    row["kept_s"] += r["duration_s"] or 0.0
-                if r["flags"]:
-                    row["flagged"] += 1
-            elif r["status"] == "error":
+                    row["kept_s"] += r.duration_s or 0.0
+                    row["train_s"] += (r.duration_s or 0.0) if r.trains else 0.0
+                    row["flagged"] += 1 if r.flags else 0
+            elif r.status == "error":
                 row["errors"] += 1
         for sp, secs in self.source_seconds_by_speaker.items():
             rows[sp]["source_s"] = secs
@@ -688,7 +684,7 @@ class BuildReport:
 
     def flag_counts(self) -> Counter[str]:
         """How many records carry each flag."""
-        return Counter(f for r in self.records for f in r["flags"])
+        return Counter(f for r in self.records for f in r.flags)
 
 
 # --- the build --------------------------------------------------------------------------
@@ -794,6 +790,9 @@ def build(
     _check_paths(raw_p, out_p)
     check_optional_backends(cfg)
     n_jobs = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
+    disc: Discovery = discover(raw_p)
+    if not disc.sources:
+        raise ConfigError(_no_audio_message(raw_p, disc))
     try:
         out_p.mkdir(parents=True, exist_ok=True)
         (out_p / "objects").mkdir(exist_ok=True)
@@ -807,20 +806,17 @@ def build(
     with BuildLock(out_p):
         sweep_temporaries(out_p)
         objects_root = str(out_p / "objects")
-        disc: Discovery = discover(raw_p)
-        records: list[dict[str, Any]] = []
-        for sk in disc.skipped:
-            records.append(
-                _record(
-                    id=sk.rel,
-                    kind="file",
-                    source=sk.rel,
-                    speaker="",
-                    status=sk.status,
-                    error=sk.reason,
-                    flags=[] if sk.status == "skipped" else ["unreadable"],
-                )
+        records: list[Record] = [
+            FileRecord(
+                id=sk.rel,
+                source=sk.rel,
+                speaker="",
+                status=sk.status,
+                error=sk.reason,
+                flags=() if sk.status == "skipped" else ("unreadable",),
             )
+            for sk in disc.skipped
+        ]
         memo = FileHashMemo(out_p / "filehashes.json")
         stage_seconds: dict[str, float] = defaultdict(float)
         stage_runs: Counter[str] = Counter()
@@ -835,14 +831,13 @@ def build(
                     d = memo.digest(src.path)
                 except OSError as err:
                     records.append(
-                        _record(
+                        SourceRecord(
                             id=src.rel,
-                            kind="source",
                             source=src.rel,
                             speaker=src.speaker,
                             status="error",
                             error=f"cannot read file: {err.strerror or err}",
-                            flags=["unreadable"],
+                            flags=("unreadable",),
                         )
                     )
                     continue
@@ -907,9 +902,11 @@ def build(
             arrays: dict[str, dict[str, Any]] = {}
             fingerprints: dict[str, dict[str, Any]] = {}
             f0_hist: dict[str, list[int]] = {}
+            f0_cents: dict[str, dict[str, int]] = {}
             for io in item_outcomes:
                 fingerprints.update(io.fingerprints)
                 f0_hist.update(io.f0_hist)
+                f0_cents.update(io.f0_cents)
                 used_objects.update(io.objects)
                 records.extend(io.records)
                 arrays.update(io.arrays)
@@ -918,10 +915,9 @@ def build(
                     stage_seconds[k] += v
                 stage_runs.update(io.runs)
 
-            records.sort(key=lambda r: (r["id"], r["kind"]))
+            records.sort(key=lambda r: (r.id, r.kind))
             t0 = time.perf_counter()
-            apply_quality(records, fingerprints, cfg)
-            assign_splits(records, cfg)
+            records = assign_splits(apply_quality(records, fingerprints, cfg), cfg)
             stage_seconds["dataset checks"] += time.perf_counter() - t0
             t0 = time.perf_counter()
             try:
@@ -952,11 +948,28 @@ def build(
         previous_version=prev,
         stage_runs=dict(stage_runs),
         f0_hist=f0_hist,
+        f0_cents=f0_cents,
     )
     return report
 
 
-def _shard_loader(store: ObjectStore, where: dict[str, Any]) -> Callable[[], dict[str, npt.NDArray[Any]]]:
+def _no_audio_message(raw: Path, disc: Discovery, *, shown: int = 10) -> str:
+    what = f"no audio files found in {raw}"
+    if not disc.skipped:
+        return f"{what}: it is empty; put one sub-folder of recordings per speaker in it"
+    lines = [f"{what}; {len(disc.skipped)} files were skipped:"]
+    lines += [f"  {sk.rel}: {sk.reason}" for sk in disc.skipped[:shown]]
+    if len(disc.skipped) > shown:
+        lines.append(f"  ... and {len(disc.skipped) - shown} more")
+    lines.append(
+        "give the folder that holds the recordings (wav, flac, ogg, mp3 ...), one sub-folder per speaker"
+    )
+    return "\n".join(lines)
+
+
+def _shard_loader(
+    store: ObjectStore, where: dict[str, Any], cfg: BuildConfig
+) -> Callable[[], dict[str, npt.NDArray[Any]]]:
     def load() -> dict[str, npt.NDArray[Any]]:
         a = where["audio"]
         obj = store.get(a["key"])
@@ -965,17 +978,14 @@ def _shard_loader(store: ObjectStore, where: dict[str, Any]) -> Callable[[], dic
         audio = obj.array("audio", mmap=True)
         if a["start"] is not None:
             audio = audio[a["start"] : a["end"]]
-        f0o, melo, volo = store.get(where["f0"]), store.get(where["mel"]), store.get(where["volume"])
-        if f0o is None or melo is None or volo is None:
-            raise StoreError("a feature object of the item is missing from the cache")
-        return {
-            "audio": audio,
-            "f0": f0o.array("f0"),
-            "uv": f0o.array("uv"),
-            "coarse_f0": f0o.array("coarse_f0"),
-            "mel": melo.array("mel"),
-            "volume": volo.array("volume"),
-        }
+        out: dict[str, npt.NDArray[Any]] = {"audio": audio}
+        for st in FEATURE_STAGES:
+            fo = store.get(where["features"][st.name])
+            if fo is None:
+                raise StoreError(f"the {st.name} object of an item is missing from the cache")
+            arrays = {n: fo.array(n) for n in fo.array_names}
+            out.update(feature_view(st, arrays, int(where["n_frames"]), cfg))
+        return out
 
     return load
 
@@ -983,7 +993,7 @@ def _shard_loader(store: ObjectStore, where: dict[str, Any]) -> Callable[[], dic
 def _publish(
     out: Path,
     cfg: BuildConfig,
-    records: list[dict[str, Any]],
+    records: list[Record],
     arrays: dict[str, dict[str, Any]],
     inputs: dict[str, str],
     used_objects: set[str],
@@ -1001,12 +1011,13 @@ def _publish(
             key=arrays[i]["key"],
             n_samples=arrays[i]["n_samples"],
             n_frames=arrays[i]["n_frames"],
-            load=_shard_loader(store, arrays[i]),
+            load=_shard_loader(store, arrays[i], cfg),
         )
         for i in ids
     ]
+    layout = shard_layout(cfg)
     n_mels = cfg.mel.n_mels
-    groups = plan_shards(items, n_mels=n_mels, shard_size_bytes=int(cfg.store.shard_size_mb * 1e6))
+    groups = plan_shards(items, layout=layout, shard_size_bytes=int(cfg.store.shard_size_mb * 1e6))
     text = manifest_text(records)
     item_keys_map = {i: arrays[i]["key"] for i in ids}
     digest = digest_bytes(
@@ -1032,19 +1043,21 @@ def _publish(
     shard_ids = []
     task = ui.task("write shards", len(groups))
     for g in groups:
-        sid, idx = write_shard(out / "shards", g, n_mels=n_mels)
+        sid, idx = write_shard(out / "shards", g, layout=layout)
         shard_ids.append(sid)
         index.update(idx)
         ui.advance(task)
     vid = next_version_id(out)
     changes = _changes(prev_rec, cfg, item_keys_map)
+    in_dataset = dataset_items(records)
     stats = {
         "records": len(records),
         "items": len(ids),
-        "errors": sum(r["status"] == "error" for r in records),
-        "dropped": sum(r["status"] == "dropped" for r in records),
-        "skipped": sum(r["status"] == "skipped" for r in records),
-        "hours": round(sum(r["duration_s"] or 0 for r in records if r["status"] == "ok") / 3600, 6),
+        "errors": sum(r.status == "error" for r in records),
+        "dropped": sum(r.status == "dropped" for r in records),
+        "skipped": sum(r.status == "skipped" for r in records),
+        "hours": round(sum(r.duration_s or 0 for r in in_dataset) / 3600, 6),
+        "split": {s: sum(r.split == s for r in in_dataset) for s in ("train", "val", "excluded")},
     }
     record = {
         "format": "svcprep-version",
@@ -1061,6 +1074,8 @@ def _publish(
         "hop_length": cfg.features.hop_length,
         "frame_count": cfg.features.frame_count,
         "n_mels": n_mels,
+        "arrays": layout.to_json(),
+        "manifest_schema_version": MANIFEST_SCHEMA_VERSION,
         "inputs": inputs,
         "raw": None if raw is None else str(raw.resolve()),
         "source_seconds": dict(sorted((source_seconds or {}).items())),

@@ -1,5 +1,16 @@
-"""Pipeline stages: each one a name, a declared version, the libraries its numbers depend on,
-the output-affecting part of the config, and a thin adapter over :mod:`svcprep.dsp`.
+"""The stage registry: one declaration per stage, and thin adapters over :mod:`svcprep.dsp`.
+
+Each :class:`Stage` says, once, everything the rest of svcprep needs to know about it:
+its name and declared version, the config section and fields that change its output,
+its upstream stages, the arrays it produces (name, dtype, sample- or frame-level), the
+frame grid it computes on, and the libraries whose numbers it depends on. Cache keys
+(:meth:`Stage.key`), the shard layout (:func:`shard_layout`), the reader, validation
+(:func:`validate_item`) and the build summary all derive from :data:`STAGES`.
+
+Adding a frame-level feature is one :class:`Stage` entry in :data:`STAGES` whose
+``compute`` maps ``(audio, cfg, n_frames)`` to its arrays: the pipeline computes and
+caches it for every item and variant, validation checks its frame counts and finiteness,
+shards store it and ``svcprep.open`` reads it.
 
 Bump a stage's ``version`` whenever its output changes for the same input and config;
 the version is part of every cache key downstream of it.
@@ -7,25 +18,37 @@ the version is part of every cache key downstream of it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import BaseModel
 
 from svcprep.config import BuildConfig, output_config
 from svcprep.dsp.frames import num_frames
+from svcprep.store.keys import stage_key
 
 __all__ = [
+    "DATASET_SECTIONS",
+    "FEATURE_STAGES",
+    "GRID_FIELDS",
     "STAGES",
+    "ArraySpec",
+    "ShardLayout",
     "Stage",
     "Variant",
+    "f0_cents_histogram",
+    "feature_view",
+    "legacy_layout",
     "run_augment",
     "run_denoise",
     "run_f0",
     "run_loudness",
     "run_mel",
     "run_volume",
+    "shard_layout",
     "stage_config",
     "validate_item",
     "variants",
@@ -33,76 +56,177 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float32]
 
+#: The frame grid: every frame-level stage's key holds these (``load.sample_rate_hz``,
+#: ``features.hop_length``, ``features.frame_count``).
+GRID_FIELDS: tuple[str, ...] = ("load.sample_rate_hz", "features.hop_length", "features.frame_count")
+
+#: Config sections applied to the whole dataset after every item is computed (flags,
+#: splits): they change the manifest, never a cached object, so they enter no stage key.
+DATASET_SECTIONS: tuple[str, ...] = ("quality", "split")
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """One array a stage produces for an item.
+
+    Attributes
+    ----------
+    name
+        The array's name in cache objects, shards and ``ds[i]``.
+    dtype
+        numpy dtype name (``"float32"``, ``"uint8"``).
+    level
+        ``"sample"`` (one value per audio sample) or ``"frame"`` (one row per frame).
+    columns
+        Dotted config path of the second dimension (``"mel.n_mels"``), None for 1-D.
+    stored
+        False for arrays kept in the cache only (inputs of other stages), never in shards.
+    """
+
+    name: str
+    dtype: str
+    level: Literal["sample", "frame"]
+    columns: str | None = None
+    stored: bool = True
+
+    def width(self, cfg: BuildConfig) -> int:
+        """Columns per row (1 for a 1-D array)."""
+        return 1 if self.columns is None else int(_get(cfg, self.columns))
+
+    def row_bytes(self, cfg: BuildConfig) -> int:
+        """Bytes per sample or frame."""
+        return np.dtype(self.dtype).itemsize * self.width(cfg)
+
 
 @dataclass(frozen=True)
 class Stage:
-    """Identity of a stage in cache keys."""
+    """Declaration of one pipeline stage.
+
+    Attributes
+    ----------
+    name, version
+        Identity in cache keys; bump ``version`` when the output changes.
+    scope
+        ``"source"`` (once per input file) or ``"item"`` (per segment and variant).
+    section
+        Config section whose output-affecting fields (see :func:`svcprep.config.output_config`)
+        enter the key, or None.
+    fields
+        Further dotted config paths that enter the key (the grid, shared F0 limits ...).
+    upstream
+        The stages whose output this stage reads.
+    arrays
+        What it produces per item.
+    libraries
+        Distributions whose numbers it depends on (their versions enter the key); a test
+        fails when its code calls a numeric library not listed here.
+    grid
+        ``"item"``: frame arrays have the item's frame count. ``"centered"``: computed on the
+        ``n // hop + 1`` grid whatever ``features.frame_count`` is and cut to the item's
+        count when read, so one cached result serves both conventions.
+    omit_defaults
+        Section fields left out of the key while they hold their default, so caches of
+        releases that did not key them stay valid.
+    selects
+        Fields that decide which outputs exist rather than what one holds (the list of
+        augmentation variants): each output's own parameter enters its key.
+    extra_libraries
+        Libraries used only in some configurations (librosa's numba kernels for
+        ``f0.method = "pyin"``); added to ``libraries`` for those.
+    key_extra
+        Computed values that enter the key (e.g. the Praat version).
+    enabled
+        Whether the stage runs for a config (a disabled audio stage passes audio through).
+    compute
+        For frame-level feature stages: ``(audio, cfg, n_frames) -> {array name: array}``.
+    finish
+        Optional: ``(arrays, n_frames, cfg) -> arrays`` applied after cutting a
+        ``"centered"`` result to the item's frame count.
+    """
 
     name: str
     version: int
-    libraries: tuple[str, ...]
-
-
-STAGES: dict[str, Stage] = {
-    s.name: s
-    for s in (
-        Stage("load", 1, ("numpy", "soundfile", "libsndfile", "soxr")),
-        Stage("slice", 1, ("numpy",)),
-        Stage("loudness", 1, ("numpy", "scipy", "soxr")),
-        Stage("denoise", 1, ("numpy", "scipy", "noisereduce")),
-        Stage("augment", 1, ("numpy", "pyworld", "librosa")),
-        Stage("f0", 1, ("numpy", "scipy", "pyworld", "librosa", "soxr")),
-        Stage("mel", 1, ("numpy", "librosa")),
-        Stage("volume", 1, ("numpy",)),
-        Stage("validate", 1, ("numpy",)),
-        Stage("quality", 1, ("numpy", "scipy", "pyworld")),
+    scope: Literal["source", "item"]
+    section: str | None = None
+    fields: tuple[str, ...] = ()
+    upstream: tuple[str, ...] = ()
+    arrays: tuple[ArraySpec, ...] = ()
+    libraries: tuple[str, ...] = ("numpy",)
+    grid: Literal["item", "centered"] = "item"
+    omit_defaults: tuple[str, ...] = ()
+    selects: tuple[str, ...] = ()
+    extra_libraries: Callable[[BuildConfig], tuple[str, ...]] | None = None
+    key_extra: Callable[[BuildConfig], dict[str, Any]] | None = None
+    enabled: Callable[[BuildConfig], bool] = field(default=lambda cfg: True)
+    compute: Callable[[FloatArray, BuildConfig, int], dict[str, npt.NDArray[Any]]] | None = None
+    finish: Callable[[dict[str, npt.NDArray[Any]], int, BuildConfig], dict[str, npt.NDArray[Any]]] | None = (
+        None
     )
-}
+
+    def config(self, cfg: BuildConfig) -> dict[str, Any]:
+        """The part of ``cfg`` that changes this stage's output (what enters its key)."""
+        data: dict[str, Any] = {}
+        for path in self.fields:
+            name = path.rsplit(".", 1)[-1]
+            data[name] = _get(cfg, path)
+        if self.grid == "centered" and "frame_count" in data:
+            data["frame_count"] = "centered"  # one result serves both conventions
+        if self.section is not None:
+            section = _section(cfg, self.section)
+            values = output_config(section)
+            for name in self.omit_defaults:
+                default = type(section).model_fields[name].get_default(call_default_factory=True)
+                if values.get(name) == default:
+                    values.pop(name, None)
+            data.update(values)
+        if self.key_extra is not None:
+            data.update(self.key_extra(cfg))
+        return data
+
+    def config_paths(self, cfg: BuildConfig) -> set[str]:
+        """Dotted paths of every config field that enters this stage's key."""
+        out = set(self.fields) | set(self.selects)
+        if self.section is not None:
+            section = _section(cfg, self.section)
+            out |= {f"{self.section}.{k}" for k in output_config(section)}
+            out |= {f"{self.section}.{k}" for k in self.omit_defaults}
+        return out
+
+    def key(self, cfg: BuildConfig, upstream: str, extra: Mapping[str, Any] | None = None) -> str:
+        """Cache key of this stage applied to the object named ``upstream``."""
+        conf = self.config(cfg)
+        if extra:
+            conf = {**conf, **extra}
+        return stage_key(
+            self.name, version=self.version, config=conf, upstream=upstream, libraries=self.libraries_for(cfg)
+        )
+
+    def libraries_for(self, cfg: BuildConfig) -> tuple[str, ...]:
+        """The libraries whose numbers this stage's output depends on under ``cfg``."""
+        extra = self.extra_libraries(cfg) if self.extra_libraries is not None else ()
+        return tuple(dict.fromkeys((*self.libraries, *extra)))
+
+    def frames(self, n_samples: int, cfg: BuildConfig) -> int:
+        """Frames this stage computes for an item of ``n_samples`` samples."""
+        convention = "centered" if self.grid == "centered" else cfg.features.frame_count
+        return num_frames(n_samples, hop_length=cfg.features.hop_length, convention=convention)
+
+    @property
+    def stored_arrays(self) -> tuple[ArraySpec, ...]:
+        """The arrays that go into shards and the reader."""
+        return tuple(a for a in self.arrays if a.stored)
 
 
-def stage_config(cfg: BuildConfig, name: str) -> dict[str, Any]:
-    """The part of ``cfg`` that changes the output of stage ``name`` (what enters its key)."""
-    grid = {"sample_rate_hz": cfg.load.sample_rate_hz, **output_config(cfg.features)}
-    if name == "load":
-        return output_config(cfg.load)
-    if name == "slice":
-        return output_config(cfg.slice)
-    if name == "loudness":
-        return output_config(cfg.loudness)
-    if name == "denoise":
-        return output_config(cfg.denoise)
-    if name == "augment":
-        return {
-            "pitch_method": cfg.augment.pitch_method,
-            "f0_floor_hz": cfg.f0.f0_floor_hz,
-            "f0_ceil_hz": cfg.f0.f0_ceil_hz,
-        }
-    if name == "f0":
-        data = output_config(cfg.f0)
-        if data.get("analysis_sample_rate_hz") is None:  # unset: keys stay those of earlier releases
-            data.pop("analysis_sample_rate_hz", None)
-        if data["method"] == "praat":
-            data["_praat"] = _praat_version()
-        return {**grid, **data}
-    if name == "mel":
-        return {**grid, **output_config(cfg.mel)}
-    if name == "volume":
-        return {**grid, **output_config(cfg.volume)}
-    if name == "quality":
-        return {
-            **grid,
-            "f0_floor_hz": cfg.f0.f0_floor_hz,
-            "f0_ceil_hz": cfg.f0.f0_ceil_hz,
-            "second_f0": second_f0_method(cfg),
-        }
-    if name == "validate":
-        return {
-            **grid,
-            "f0_floor_hz": cfg.f0.f0_floor_hz,
-            "f0_ceil_hz": cfg.f0.f0_ceil_hz,
-            "enabled": cfg.validate_.enabled,
-        }
-    raise KeyError(name)
+def _section(cfg: BuildConfig, name: str) -> BaseModel:
+    section = getattr(cfg, "validate_" if name == "validate" else name)
+    if not isinstance(section, BaseModel):
+        raise KeyError(f"{name} is not a config section")
+    return section
+
+
+def _get(cfg: BuildConfig, path: str) -> Any:
+    section, _, name = path.partition(".")
+    return getattr(_section(cfg, section), name)
 
 
 def _praat_version() -> str:
@@ -212,12 +336,16 @@ def run_augment(y: FloatArray, variant: Variant, cfg: BuildConfig) -> FloatArray
 # --- feature stages --------------------------------------------------------------------
 
 
-def run_f0(y: FloatArray, cfg: BuildConfig) -> dict[str, npt.NDArray[Any]]:
-    """F0 (filled as configured), voiced mask, coarse F0 and the raw F0 candidate, on the grid."""
+def run_f0(y: FloatArray, cfg: BuildConfig, n_frames: int | None = None) -> dict[str, npt.NDArray[Any]]:
+    """F0 (filled as configured), voiced mask, coarse F0, the raw candidate and periodicity.
+
+    ``n_frames`` defaults to the item's grid (:func:`item_frames`); the build passes the
+    centered grid's count (see :attr:`Stage.grid`).
+    """
     from svcprep.dsp import f0 as f0mod
 
     fc = cfg.f0
-    n = item_frames(y.size, cfg)
+    n = item_frames(y.size, cfg) if n_frames is None else n_frames
     track = f0mod.extract_f0(
         y,
         sample_rate_hz=cfg.load.sample_rate_hz,
@@ -234,18 +362,31 @@ def run_f0(y: FloatArray, cfg: BuildConfig) -> dict[str, npt.NDArray[Any]]:
     )
     voiced = np.asarray(track.voiced, dtype=bool)
     raw = np.where(voiced, track.f0_hz, 0.0).astype(np.float32)
-    filled = f0mod.fill_unvoiced(raw, voiced, mode=fc.unvoiced)
-    coarse = f0mod.coarse_f0(raw, voiced, f0_min_hz=fc.coarse_f0_min_hz, f0_max_hz=fc.coarse_f0_max_hz)
     return {
-        "f0": np.asarray(filled, dtype=np.float32),
+        "f0": _filled(raw, voiced, cfg),
         "uv": voiced.astype(np.uint8),
-        "coarse_f0": np.asarray(coarse).astype(np.uint8),
+        "coarse_f0": np.asarray(
+            f0mod.coarse_f0(raw, voiced, f0_min_hz=fc.coarse_f0_min_hz, f0_max_hz=fc.coarse_f0_max_hz)
+        ).astype(np.uint8),
         "f0_raw": raw,
         "periodicity": np.asarray(track.periodicity, dtype=np.float32),
     }
 
 
-def run_mel(y: FloatArray, cfg: BuildConfig) -> npt.NDArray[np.float32]:
+def _filled(raw: npt.NDArray[Any], voiced: npt.NDArray[Any], cfg: BuildConfig) -> npt.NDArray[np.float32]:
+    from svcprep.dsp.f0 import fill_unvoiced
+
+    return np.asarray(fill_unvoiced(raw, np.asarray(voiced, dtype=bool), mode=cfg.f0.unvoiced), np.float32)
+
+
+def _finish_f0(
+    arrays: dict[str, npt.NDArray[Any]], n_frames: int, cfg: BuildConfig
+) -> dict[str, npt.NDArray[Any]]:
+    # the filled track near the end depends on the frames after it: fill again once cut
+    return {**arrays, "f0": _filled(arrays["f0_raw"], arrays["uv"], cfg)}
+
+
+def run_mel(y: FloatArray, cfg: BuildConfig, n_frames: int | None = None) -> npt.NDArray[np.float32]:
     """Log-mel spectrogram (frames x mels) on the grid."""
     from svcprep.dsp.mel import log_mel
 
@@ -266,22 +407,219 @@ def run_mel(y: FloatArray, cfg: BuildConfig) -> npt.NDArray[np.float32]:
         log_base=m.log_base,
         mel_scale=m.mel_scale,
         mel_norm=m.mel_norm,
-        n_frames=item_frames(y.size, cfg),
+        n_frames=item_frames(y.size, cfg) if n_frames is None else n_frames,
     )
     return np.asarray(out, dtype=np.float32)
 
 
-def run_volume(y: FloatArray, cfg: BuildConfig) -> npt.NDArray[np.float32]:
+def run_volume(y: FloatArray, cfg: BuildConfig, n_frames: int | None = None) -> npt.NDArray[np.float32]:
     """Frame RMS on the grid."""
     from svcprep.dsp.volume import frame_rms
 
     out = frame_rms(
         y,
         hop_length=cfg.features.hop_length,
-        n_frames=item_frames(y.size, cfg),
+        n_frames=item_frames(y.size, cfg) if n_frames is None else n_frames,
         window_length=cfg.volume.window_length,
     )
     return np.asarray(out, dtype=np.float32)
+
+
+# --- the registry ----------------------------------------------------------------------
+
+
+def _f0_key_extra(cfg: BuildConfig) -> dict[str, Any]:
+    return {"_praat": _praat_version()} if cfg.f0.method == "praat" else {}
+
+
+def _quality_key_extra(cfg: BuildConfig) -> dict[str, Any]:
+    return {"second_f0": second_f0_method(cfg)}
+
+
+_F0_LIMITS = ("f0.f0_floor_hz", "f0.f0_ceil_hz")
+
+#: Every stage, in pipeline order.
+STAGES: dict[str, Stage] = {
+    s.name: s
+    for s in (
+        Stage(
+            "load",
+            1,
+            "source",
+            section="load",
+            arrays=(ArraySpec("audio", "float32", "sample"),),
+            libraries=("numpy", "soundfile", "libsndfile", "soxr"),
+        ),
+        Stage("slice", 1, "source", section="slice", upstream=("load",)),
+        Stage(
+            "loudness",
+            1,
+            "item",
+            section="loudness",
+            upstream=("slice",),
+            arrays=(ArraySpec("audio", "float32", "sample"),),
+            libraries=("numpy", "scipy", "soxr"),
+            enabled=lambda cfg: cfg.loudness.mode != "off",
+        ),
+        Stage(
+            "denoise",
+            1,
+            "item",
+            section="denoise",
+            upstream=("loudness",),
+            arrays=(ArraySpec("audio", "float32", "sample"),),
+            libraries=("numpy", "scipy", "noisereduce"),
+            enabled=lambda cfg: cfg.denoise.enabled,
+        ),
+        Stage(
+            "augment",
+            1,
+            "item",
+            fields=("augment.pitch_method", *_F0_LIMITS),
+            selects=("augment.enabled", "augment.pitch_shift_semitones", "augment.time_stretch_rates"),
+            upstream=("denoise",),
+            arrays=(ArraySpec("audio", "float32", "sample"),),
+            libraries=("numpy", "scipy", "pyworld", "librosa", "soxr"),
+            extra_libraries=lambda cfg: ("numba",) if cfg.augment.pitch_method == "phase_vocoder" else (),
+            enabled=lambda cfg: bool(variants(cfg)),
+        ),
+        Stage(
+            "f0",
+            1,
+            "item",
+            section="f0",
+            fields=GRID_FIELDS,
+            upstream=("augment",),
+            arrays=(
+                ArraySpec("f0", "float32", "frame"),
+                ArraySpec("uv", "uint8", "frame"),
+                ArraySpec("coarse_f0", "uint8", "frame"),
+                ArraySpec("f0_raw", "float32", "frame", stored=False),
+                ArraySpec("periodicity", "float32", "frame", stored=False),
+            ),
+            libraries=("numpy", "scipy", "pyworld", "librosa", "soxr"),
+            extra_libraries=lambda cfg: ("numba",) if cfg.f0.method == "pyin" else (),
+            grid="centered",
+            omit_defaults=("analysis_sample_rate_hz", "chunk_s"),
+            key_extra=_f0_key_extra,
+            compute=lambda y, cfg, n: run_f0(y, cfg, n),
+            finish=_finish_f0,
+        ),
+        Stage(
+            "mel",
+            1,
+            "item",
+            section="mel",
+            fields=GRID_FIELDS,
+            upstream=("augment",),
+            arrays=(ArraySpec("mel", "float32", "frame", columns="mel.n_mels"),),
+            libraries=("numpy", "scipy"),
+            compute=lambda y, cfg, n: {"mel": run_mel(y, cfg, n)},
+        ),
+        Stage(
+            "volume",
+            1,
+            "item",
+            section="volume",
+            fields=GRID_FIELDS,
+            upstream=("augment",),
+            arrays=(ArraySpec("volume", "float32", "frame"),),
+            grid="centered",
+            compute=lambda y, cfg, n: {"volume": run_volume(y, cfg, n)},
+        ),
+        Stage(
+            "validate",
+            2,
+            "item",
+            section="validate",
+            fields=(*GRID_FIELDS, *_F0_LIMITS),
+            upstream=("augment", "f0", "mel", "volume"),
+        ),
+        Stage(
+            "quality",
+            1,
+            "item",
+            fields=(*GRID_FIELDS, *_F0_LIMITS),
+            upstream=("slice", "f0"),
+            libraries=("numpy", "scipy", "pyworld", "soxr", "xxhash"),
+            grid="centered",
+            key_extra=_quality_key_extra,
+        ),
+    )
+}
+
+#: The frame-level feature stages, computed on every item and variant's audio.
+FEATURE_STAGES: tuple[Stage, ...] = tuple(s for s in STAGES.values() if s.compute is not None)
+
+
+def stage_config(cfg: BuildConfig, name: str) -> dict[str, Any]:
+    """The part of ``cfg`` that changes the output of stage ``name`` (what enters its key)."""
+    return STAGES[name].config(cfg)
+
+
+def feature_view(
+    stage: Stage, arrays: Mapping[str, npt.NDArray[Any]], n_frames: int, cfg: BuildConfig
+) -> dict[str, npt.NDArray[Any]]:
+    """A feature stage's cached arrays on the item's grid (cut to ``n_frames`` when needed)."""
+    out = dict(arrays)
+    if stage.grid == "centered":
+        have = {int(np.shape(out[a.name])[0]) for a in stage.arrays if a.level == "frame" and a.name in out}
+        if have and have != {n_frames}:
+            for a in stage.arrays:
+                if a.level == "frame" and a.name in out:
+                    out[a.name] = out[a.name][:n_frames]
+            if stage.finish is not None:
+                out = stage.finish(out, n_frames, cfg)
+    return out
+
+
+@dataclass(frozen=True)
+class ShardLayout:
+    """The arrays a shard holds: from the registry, per config (mel's width)."""
+
+    arrays: tuple[tuple[str, str, str, int], ...]  # (name, dtype, level, columns; 0 = 1-D)
+
+    def names(self) -> tuple[str, ...]:
+        """Array names, audio first."""
+        return tuple(a[0] for a in self.arrays)
+
+    def width(self, name: str) -> int:
+        """Columns of one array (0 for a 1-D array)."""
+        for a in self.arrays:
+            if a[0] == name:
+                return a[3]
+        raise KeyError(name)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """As recorded in a version and a shard's index."""
+        return [{"name": n, "dtype": d, "level": lv, "width": w} for n, d, lv, w in self.arrays]
+
+    @classmethod
+    def from_json(cls, data: list[Mapping[str, Any]]) -> ShardLayout:
+        """Inverse of :meth:`to_json`."""
+        return cls(tuple((str(a["name"]), str(a["dtype"]), str(a["level"]), int(a["width"])) for a in data))
+
+
+def shard_layout(cfg: BuildConfig) -> ShardLayout:
+    """The stored arrays of every item: the audio, then each feature stage's stored arrays."""
+    rows = [("audio", "float32", "sample", 0)]
+    for st in FEATURE_STAGES:
+        rows += [(a.name, a.dtype, a.level, a.width(cfg) if a.columns else 0) for a in st.stored_arrays]
+    return ShardLayout(tuple(rows))
+
+
+def legacy_layout(n_mels: int) -> ShardLayout:
+    """The layout of datasets written before versions recorded their layout."""
+    return ShardLayout(
+        (
+            ("audio", "float32", "sample", 0),
+            ("f0", "float32", "frame", 0),
+            ("uv", "uint8", "frame", 0),
+            ("coarse_f0", "uint8", "frame", 0),
+            ("mel", "float32", "frame", int(n_mels)),
+            ("volume", "float32", "frame", 0),
+        )
+    )
 
 
 # --- validation ------------------------------------------------------------------------
@@ -312,14 +650,30 @@ def item_metrics(y: FloatArray, feats: dict[str, npt.NDArray[Any]], cfg: BuildCo
     return m
 
 
+#: Width of the bins of :func:`f0_cents_histogram` (the speaker summary's pitch range).
+F0_CENTS_BIN = 10
+
+
+def f0_cents_histogram(f0_hz: npt.NDArray[Any], voiced: npt.NDArray[Any]) -> dict[str, int]:
+    """Voiced frames per 10-cent bin (bin ``b`` is centred at ``b * 10`` cents above 10 Hz), sparse."""
+    v = np.asarray(f0_hz, dtype=np.float64)[np.asarray(voiced, dtype=bool)]
+    v = v[np.isfinite(v) & (v > 0)]
+    if not v.size:
+        return {}
+    bins = np.rint(1200.0 * np.log2(v / 10.0) / F0_CENTS_BIN).astype(np.int64)
+    idx, counts = np.unique(bins, return_counts=True)
+    return {str(int(i)): int(c) for i, c in zip(idx, counts, strict=True)}
+
+
 def validate_item(
     y: FloatArray, feats: dict[str, npt.NDArray[Any]], cfg: BuildConfig
 ) -> tuple[list[str], str | None]:
     """Check an item's arrays; returns (flags, error). An error fails the item.
 
-    Checks: every array finite; ``f0``, ``uv``, ``coarse_f0``, ``mel`` and ``volume``
-    all have the grid's frame count; ``mel`` has ``n_mels`` columns; F0 on voiced frames
-    inside [f0_floor_hz, f0_ceil_hz] (1 % tolerance).
+    Checks, for every array of every feature stage in :data:`STAGES`: frame-level arrays
+    have the grid's frame count and their declared width, floating-point arrays are
+    finite; the audio is finite; F0 on voiced frames lies inside [f0_floor_hz,
+    f0_ceil_hz] (1 % tolerance, ``f0_out_of_range``, which does not fail the item).
     """
     flags: list[str] = []
     problems: list[str] = []
@@ -329,16 +683,25 @@ def validate_item(
     if not np.all(np.isfinite(y)):
         problems.append(f"audio has {int(np.sum(~np.isfinite(y)))} non-finite samples")
         flags.append("non_finite")
-    counts = {k: int(np.shape(feats[k])[0]) for k in ("f0", "uv", "coarse_f0", "mel", "volume")}
-    bad = {k: c for k, c in counts.items() if c != n}
+    bad: dict[str, Any] = {}
+    nonfinite: dict[str, int] = {}
+    for st in FEATURE_STAGES:
+        for spec in st.stored_arrays:
+            a = feats.get(spec.name)
+            if a is None:
+                bad[spec.name] = "missing"
+                continue
+            shape = np.shape(a)
+            want = (n,) if spec.columns is None else (n, spec.width(cfg))
+            if shape != want:
+                bad[spec.name] = f"shape {shape}, expected {want}"
+            if np.issubdtype(np.asarray(a).dtype, np.floating):
+                k = int(np.sum(~np.isfinite(a)))
+                if k:
+                    nonfinite[spec.name] = k
     if bad:
         flags.append("frame_mismatch")
-        problems.append(f"frame counts {bad} differ from the grid's {n}")
-    if np.ndim(feats["mel"]) != 2 or np.shape(feats["mel"])[1] != cfg.mel.n_mels:
-        flags.append("frame_mismatch")
-        problems.append(f"mel has shape {np.shape(feats['mel'])}, expected (frames, {cfg.mel.n_mels})")
-    nonfinite = {k: int(np.sum(~np.isfinite(feats[k]))) for k in ("f0", "mel", "volume")}
-    nonfinite = {k: v for k, v in nonfinite.items() if v}
+        problems.append(f"arrays off the grid of {n} frames: {bad}")
     if nonfinite:
         flags.append("nan_features")
         problems.append(f"non-finite values in {nonfinite}")

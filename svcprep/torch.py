@@ -4,8 +4,8 @@
 
     from svcprep.torch import TorchDataset
     ds = svcprep.open("out/")
-    split = ds.split()
-    train = TorchDataset(ds, ids=split.train)
+    train = TorchDataset(ds)                 # the training split the build stored
+    val = TorchDataset(ds, split="val")      # or TorchDataset(ds.val)
     loader = torch.utils.data.DataLoader(train, batch_size=None, shuffle=True)
 
 Reading is a slice of memory-mapped shards, so ``num_workers=0`` is usually fastest:
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -27,7 +27,7 @@ try:
 except ImportError as err:  # pragma: no cover - exercised only without torch
     raise ImportError("svcprep.torch needs PyTorch, an optional extra: pip install 'svcprep[torch]'") from err
 
-from svcprep.store.reader import ARRAY_NAMES, Dataset
+from svcprep.store.reader import Dataset
 
 __all__ = ["TorchDataset"]
 
@@ -36,31 +36,49 @@ class TorchDataset(_TorchBase):
     """A map-style ``torch.utils.data.Dataset`` over a built svcprep dataset.
 
     Each item is a dict of tensors (``audio``, ``f0``, ``uv``, ``coarse_f0``, ``mel``,
-    ``volume``; float32, except ``uv`` and ``coarse_f0`` as int64) plus ``id`` (str).
-    Safe with DataLoader workers: shard memory maps are reopened in each worker.
+    ``volume``, and any other array the dataset's stages store; float32, except integer
+    arrays such as ``uv`` and ``coarse_f0`` as int64) plus ``id`` (str). Safe with
+    DataLoader workers: shard memory maps are reopened in each worker.
+
+    By default it serves the training split the build stored, so the obvious training
+    loop never sees validation items or the flagged items the build excluded.
 
     Parameters
     ----------
     dataset
-        A :class:`svcprep.Dataset` or the output folder of a build.
+        A :class:`svcprep.Dataset`, a view of one (``ds.train``, ``ds.val``) or the output
+        folder of a build.
     ids
-        Item ids to serve (e.g. ``ds.split().train``); None serves every item.
+        Item ids to serve; overrides ``split``.
     fields
-        Which arrays to return.
+        Which arrays to return (default: all of the dataset's).
+    split
+        ``"train"`` (default), ``"val"``, ``"excluded"`` or ``"all"``; ignored for a view,
+        which serves its own items.
     """
 
     def __init__(
         self,
         dataset: Dataset | str | Path,
         ids: Sequence[str] | None = None,
-        fields: Sequence[str] = ARRAY_NAMES,
+        fields: Sequence[str] | None = None,
+        split: Literal["train", "val", "excluded", "all"] = "train",
     ) -> None:
         self.dataset = dataset if isinstance(dataset, Dataset) else Dataset(dataset)
-        self.ids = list(self.dataset.ids if ids is None else ids)
-        unknown = set(fields) - set(ARRAY_NAMES)
+        if ids is not None:
+            self.ids = list(ids)
+        elif self.dataset.subset is not None or split == "all":
+            self.ids = list(self.dataset.ids)
+        elif split in ("train", "val", "excluded"):
+            self.ids = list(getattr(self.dataset.split(), split))
+        else:
+            raise ValueError(f"split={split!r}: use 'train', 'val', 'excluded' or 'all'")
+        names = self.dataset.array_names
+        chosen = names if fields is None else tuple(fields)
+        unknown = set(chosen) - set(names)
         if unknown:
-            raise ValueError(f"unknown fields {sorted(unknown)}: choose from {ARRAY_NAMES}")
-        self.fields = tuple(fields)
+            raise ValueError(f"unknown fields {sorted(unknown)}: choose from {names}")
+        self.fields = tuple(chosen)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -71,7 +89,7 @@ class TorchDataset(_TorchBase):
         out: dict[str, Any] = {"id": item_id}
         for name in self.fields:
             a = np.array(arrays[name])  # copy out of the read-only memory map
-            if name in ("uv", "coarse_f0"):
+            if np.issubdtype(a.dtype, np.integer):
                 out[name] = torch.from_numpy(a.astype(np.int64))
             else:
                 out[name] = torch.from_numpy(a.astype(np.float32, copy=False))

@@ -6,9 +6,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from rich.console import Console
 
     from svcprep.pipeline import BuildReport
+    from svcprep.records import Record
 
 __all__ = ["BuildProgress", "format_duration", "print_summary"]
 
@@ -129,7 +132,7 @@ def print_summary(report: BuildReport, console: Console, *, max_rows: int = 15) 
             st.add_row(stage, "-" if runs is None else str(runs), f"{secs:.2f}", rtf)
         console.print(st)
 
-    print_quality(report.records, report.f0_hist, console, max_rows=max_rows)
+    print_quality(report.records, report.f0_hist, console, max_rows=max_rows, f0_cents=report.f0_cents)
 
     problems = report.errors + report.skipped
     if problems:
@@ -141,8 +144,8 @@ def print_summary(report: BuildReport, console: Console, *, max_rows: int = 15) 
         pt.add_column("id", overflow="fold")
         pt.add_column("reason", overflow="fold")
         for r in problems[:max_rows]:
-            style = "red" if r["status"] == "error" else "yellow"
-            pt.add_row(f"[{style}]{r['status']}", r["id"], r["error"] or "")
+            style = "red" if r.status == "error" else "yellow"
+            pt.add_row(f"[{style}]{r.status}", r.id, r.error or "")
         if len(problems) > max_rows:
             pt.add_row("", f"... and {len(problems) - max_rows} more", "see manifest.jsonl")
         console.print(pt)
@@ -160,9 +163,18 @@ def print_summary(report: BuildReport, console: Console, *, max_rows: int = 15) 
 
 
 def print_quality(
-    records: list[dict[str, Any]], f0_hist: dict[str, list[int]], console: Console, *, max_rows: int = 10
+    records: Sequence[Record],
+    f0_hist: dict[str, list[int]],
+    console: Console,
+    *,
+    max_rows: int = 10,
+    f0_cents: dict[str, dict[str, int]] | None = None,
 ) -> None:
-    """Per-speaker pitch/loudness view with warnings, flag counts and the worst items."""
+    """Per-speaker pitch/loudness view with warnings, flag counts and the worst items.
+
+    The pitch range is measured on the training items' voiced frames (``f0_cents``, when
+    given; note-histogram centres otherwise).
+    """
     from collections import Counter
 
     from rich.table import Table
@@ -170,7 +182,7 @@ def print_quality(
     from svcprep.quality.dataset import speaker_view, worst_items
     from svcprep.quality.flags import FLAG_DOCS
 
-    view = speaker_view(records, f0_hist)
+    view = speaker_view(list(records), f0_hist, f0_cents=f0_cents or None)
     if view:
         t = Table(title="speakers", title_justify="left")
         for col, just in [
@@ -207,7 +219,7 @@ def print_quality(
             for w in row["warnings"]:
                 console.print(f"[yellow]warning[/] {sp}: {w}", highlight=False)
 
-    counts = Counter(f for r in records for f in r["flags"])
+    counts = Counter(f for r in records for f in r.flags)
     if counts:
         ft = Table(title="flags", title_justify="left")
         ft.add_column("flag")
@@ -216,13 +228,13 @@ def print_quality(
         for f, n in counts.most_common():
             ft.add_row(f, str(n), FLAG_DOCS.get(f, ""))
         console.print(ft)
-    worst = worst_items(records, max_rows)
+    worst = worst_items(list(records), max_rows)
     if worst:
         wt = Table(title="worst items", title_justify="left")
         wt.add_column("item", overflow="fold")
         wt.add_column("flags")
         wt.add_column("why", overflow="fold")
         for r in worst:
-            first = next(iter(r["flag_details"].values()), None) if r.get("flag_details") else None
-            wt.add_row(r["id"], ", ".join(r["flags"]), first["detail"] if first else "")
+            first = next(iter(r.flag_details.values()), None) if r.flag_details else None
+            wt.add_row(r.id, ", ".join(r.flags), first["detail"] if first else "")
         console.print(wt)

@@ -1,4 +1,5 @@
-"""Shared fixtures: a small built dataset with two versions for the report tests."""
+"""Shared fixtures: the shared corpus of real recordings, and a small built dataset with two versions
+for the report tests."""
 
 from __future__ import annotations
 
@@ -9,9 +10,20 @@ import pytest
 import soundfile as sf
 
 import svcprep
+from tests._data import shared_file
 from tests.reportdata import SR, make_raw, song
 
 BUILD_SETTINGS = ["denoise.spectral_gating=false", "slice.min_segment_s=1.0"]
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The shared corpus folder (``../shared/data`` beside the repository, see tests/_data.py).
+
+    Skips the test when the folder is absent, or fails it when ``SVCPREP_REQUIRE_SHARED_DATA=1``.
+    For one file, call ``tests._data.shared_file(relpath)`` instead.
+    """
+    return shared_file()
 
 
 @dataclass(frozen=True)

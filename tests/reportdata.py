@@ -21,6 +21,7 @@ import numpy as np
 import soundfile as sf
 
 from svcprep.quality.flags import FLAG_DOCS
+from svcprep.records import record_from_dict
 from svcprep.store.versions import (
     latest_version_id,
     next_version_id,
@@ -97,7 +98,7 @@ def scale_version(out: Path, n_items: int, *, n_speakers: int = 12, seed: int = 
     index: dict[str, Any] = {}
     for k in range(n_items):
         src = items[k % len(items)]
-        r = copy.deepcopy(src)
+        r = copy.deepcopy(src.to_dict())
         sp = f"singer{k % n_speakers:02d}"
         r["speaker"] = sp
         r["source"] = f"{sp}/take{k // n_speakers:05d}.wav"
@@ -128,9 +129,10 @@ def scale_version(out: Path, n_items: int, *, n_speakers: int = 12, seed: int = 
             r["split"] = "val"
         new_records.append(r)
         index[r["id"]] = base["items"][src["id"]]
-    extra = [r for r in records if r["status"] != "ok"]
+    extra = [r.to_dict() for r in records if r["status"] != "ok"]
     new_records.extend(extra)
     new_records.sort(key=lambda r: (r["id"], r["kind"]))
+    typed = [record_from_dict(r) for r in new_records]
     new_vid = next_version_id(out)
     rec = copy.deepcopy(base)
     rec.update(
@@ -146,5 +148,5 @@ def scale_version(out: Path, n_items: int, *, n_speakers: int = 12, seed: int = 
     )
     rec["stats"] = dict(rec.get("stats", {}), items=len(index), records=len(new_records))
     json.dumps(rec)  # fail here, not half-way through publishing, if anything is not JSON
-    publish_version(out, new_vid, rec, new_records)
+    publish_version(out, new_vid, rec, typed)
     return new_vid

@@ -25,6 +25,7 @@ from svcprep.errors import (
     TruncatedAudioError,
 )
 from svcprep.testing import noise, tone
+from tests._data import shared_file
 from tests.badfiles import (
     NON_UTF8_NAME,
     make_bad_inputs,
@@ -35,7 +36,6 @@ from tests.badfiles import (
     world_readable_tmpdir,
 )
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ERROR_CLASSES = {
     "empty": EmptyAudioError,
     "decode_error": AudioDecodeError,
@@ -491,10 +491,8 @@ def test_write_audio_clips_instead_of_wrapping(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------ real recordings
 
 
-def test_real_recordings_load_exactly() -> None:
-    if not DATA.is_dir():
-        pytest.skip("shared data folder is absent")
-    files = sorted([*DATA.rglob("*.wav"), *DATA.rglob("*.flac")])
+def test_real_recordings_load_exactly(shared_data: Path) -> None:
+    files = sorted([*shared_data.rglob("*.wav"), *shared_data.rglob("*.flac")])
     assert files
     for path in files:
         before = sha256(path)
@@ -509,10 +507,8 @@ def test_real_recordings_load_exactly() -> None:
 
 def test_real_recording_resampled_keeps_pitch() -> None:
     """The F0 truth of vocadito_10 still holds after 44.1 -> 16 kHz (checked on a stable note)."""
-    wav = DATA / "singing" / "vocadito" / "vocadito_10_excerpt_0.350-5.050s.wav"
-    csv = wav.with_suffix(".f0.csv")
-    if not (wav.is_file() and csv.is_file()):
-        pytest.skip("shared data folder is absent")
+    wav = shared_file("singing/vocadito/vocadito_10_excerpt_0.350-5.050s.wav")
+    csv = shared_file("singing/vocadito/vocadito_10_excerpt_0.350-5.050s.f0.csv")
     truth = np.loadtxt(csv, delimiter=",", skiprows=1)
     got = load_audio(wav, target_sr_hz=16000)
     src, sr = sf.read(wav, dtype="float32")

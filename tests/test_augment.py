@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import soundfile as sf
@@ -15,10 +13,10 @@ from svcprep._compat import import_pyworld
 from svcprep.dsp.augment import pitch_shift, time_stretch
 from svcprep.errors import ConfigError, NonFiniteAudioError
 from svcprep.testing import harmonic_voice, silence
+from tests._data import shared_file
 
 pyworld = import_pyworld()
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SR = 16000
 METHODS = ["world", "phase_vocoder"]
 
@@ -128,9 +126,7 @@ def test_silence_stays_silent(method: str) -> None:
 
 
 def test_real_soprano_note_is_shifted() -> None:
-    path = DATA / "singing" / "sms_tools" / "soprano-E4.wav"
-    if not path.exists():
-        pytest.skip("shared test data not available")
+    path = shared_file("singing/sms_tools/soprano-E4.wav")
     y, sr = sf.read(path, dtype="float32")
     before = median_f0(y, sr)
     out = pitch_shift(y, sample_rate_hz=sr, semitones=2.0)

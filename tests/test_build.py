@@ -180,6 +180,7 @@ def test_bad_config_fails_before_any_work(tmp_path, capsys) -> None:
 def test_second_build_on_the_same_out_fails_naming_the_holder(tmp_path, capsys) -> None:
     raw = tmp_path / "raw"
     (raw / "s").mkdir(parents=True)
+    sf.write(raw / "s" / "a.wav", np.zeros(4410, np.float32), 44100)
     out = tmp_path / "out"
     out.mkdir()
     with BuildLock(out):

@@ -88,7 +88,7 @@ def test_bad_toml_file_is_a_config_error(tmp_path) -> None:
 def test_output_config_leaves_out_non_output_fields() -> None:
     cfg = BuildConfig()
     assert "block_frames" not in output_config(cfg.load)
-    assert "chunk_s" not in output_config(cfg.f0)
+    assert "chunk_s" in output_config(cfg.f0)  # it changes up to 1 % of frames of long items
     assert "sample_rate_hz" in output_config(cfg.load)
     assert output_config(cfg.store) == {}
 

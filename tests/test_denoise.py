@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import soundfile as sf
@@ -13,8 +11,7 @@ from hypothesis import strategies as st
 from svcprep.dsp.denoise import denoise, highpass, spectral_gate
 from svcprep.errors import ConfigError, NonFiniteAudioError
 from svcprep.testing import f0_vibrato, harmonic_voice, noise, silence, sing_phrase, tone
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from tests._data import shared_file
 
 
 def gain_db(freq_hz: float, sr: int, duration_s: float = 4.0, **kw: float) -> float:
@@ -141,9 +138,7 @@ def test_denoise_never_returns_nan(sr: int, n: int, level: float, seed: int) -> 
 
 
 def test_real_recording_keeps_its_length_and_voice() -> None:
-    path = DATA / "singing" / "sms_tools" / "soprano-E4.wav"
-    if not path.exists():
-        pytest.skip("shared test data not available")
+    path = shared_file("singing/sms_tools/soprano-E4.wav")
     y, sr = sf.read(path, dtype="float32")
     out = denoise(y, sample_rate_hz=sr)
     assert out.shape == y.shape and np.isfinite(out).all()

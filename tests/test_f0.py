@@ -26,9 +26,9 @@ from svcprep.dsp.f0 import (
 )
 from svcprep.dsp.frames import num_frames
 from svcprep.errors import ConfigError, NonFiniteAudioError
+from tests._data import shared_file
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-VOCADITO = DATA / "singing" / "vocadito"
+VOCADITO = "singing/vocadito"  # inside the shared corpus
 VOCADITO_FILES = {
     "vocadito_1": "vocadito_1",
     "vocadito_10": "vocadito_10_excerpt_0.350-5.050s",
@@ -129,13 +129,15 @@ def test_refined_voicing_rejects_breath_pauses() -> None:
 @pytest.fixture(scope="module")
 def vocadito() -> dict[str, tuple[np.ndarray, int, F0Track, np.ndarray, np.ndarray]]:
     """Harvest (native voicing) on both vocadito recordings, computed once, at the truth's 256 hop."""
-    if not VOCADITO.is_dir():
-        pytest.skip(f"shared data not found at {VOCADITO}")
+    files = {
+        key: (shared_file(f"{VOCADITO}/{stem}.wav"), shared_file(f"{VOCADITO}/{stem}.f0.csv"))
+        for key, stem in VOCADITO_FILES.items()
+    }
     sf = pytest.importorskip("soundfile")
     out = {}
-    for key, stem in VOCADITO_FILES.items():
-        y, sr = sf.read(VOCADITO / f"{stem}.wav", dtype="float32")
-        ref_t, ref_f = read_f0_csv(VOCADITO / f"{stem}.f0.csv")
+    for key, (wav, csv) in files.items():
+        y, sr = sf.read(wav, dtype="float32")
+        ref_t, ref_f = read_f0_csv(csv)
         track = _run(y, sr, 256, method="harvest", voicing="native")
         out[key] = (y, sr, track, ref_t, ref_f)
     return out
@@ -186,11 +188,10 @@ def test_lower_analysis_rate_keeps_known_f0(method: str, signal: str) -> None:
 
 
 def test_lower_analysis_rate_on_vocadito_matches_truth() -> None:
-    if not VOCADITO.is_dir():
-        pytest.skip(f"shared data not found at {VOCADITO}")
+    wav, csv = shared_file(f"{VOCADITO}/vocadito_1.wav"), shared_file(f"{VOCADITO}/vocadito_1.f0.csv")
     sf = pytest.importorskip("soundfile")
-    y, sr = sf.read(VOCADITO / "vocadito_1.wav", dtype="float32")
-    ref_t, ref_f = read_f0_csv(VOCADITO / "vocadito_1.f0.csv")
+    y, sr = sf.read(wav, dtype="float32")
+    ref_t, ref_f = read_f0_csv(csv)
     full = _run(y, sr, 256, method="dio", voicing="native")
     low = _run(y, sr, 256, method="dio", voicing="native", analysis_rate_hz=16000)
     times = np.arange(full.n_frames) * 256 / sr
@@ -212,9 +213,7 @@ def test_analysis_rate_must_leave_room_above_the_ceiling() -> None:
 
 
 def test_read_f0_csv_reads_the_truth_format() -> None:
-    path = VOCADITO / "vocadito_1.f0.csv"
-    if not path.is_file():
-        pytest.skip(f"shared data not found at {path}")
+    path = shared_file(f"{VOCADITO}/vocadito_1.f0.csv")
     t, f = read_f0_csv(path)
     assert t.size == f.size == 5722
     assert t[0] == 0.0 and np.all(np.diff(t) > 0)

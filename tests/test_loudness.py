@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,8 +20,7 @@ from svcprep.dsp.loudness import (
 )
 from svcprep.errors import ConfigError, NonFiniteAudioError
 from svcprep.testing import noise, silence, sing_phrase, tone
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from tests._data import shared_file
 
 # ITU-R BS.1770-4, tables 1 and 2: the K-weighting biquads at 48 kHz.
 BS1770_48K_SHELF = (
@@ -107,9 +105,7 @@ def test_relative_gate_drops_a_much_quieter_passage() -> None:
 
 
 def test_real_recording_matches_the_reference_implementation() -> None:
-    path = DATA / "singing" / "nit_song070" / "nitech_jp_song070_f001_004.wav"
-    if not path.exists():
-        pytest.skip("shared test data not available")
+    path = shared_file("singing/nit_song070/nitech_jp_song070_f001_004.wav")
     y, sr = sf.read(path, dtype="float32", frames=48000 * 10)
     assert sr == 48000
     assert integrated_loudness_lufs(y, sample_rate_hz=sr) == pytest.approx(

@@ -8,7 +8,6 @@ from svcprep's code, plus librosa where it implements the same convention.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import librosa
 import numpy as np
@@ -21,8 +20,8 @@ from svcprep.dsp.frames import num_frames
 from svcprep.dsp.mel import log_mel, mel_filterbank, padding_for, stft_magnitude
 from svcprep.errors import ConfigError, NonFiniteAudioError, TooShortError
 from svcprep.testing import noise, silence, sing_phrase, tone
+from tests._data import shared_file
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 RULES = ("center", "vits", "nsf_hifigan", "diffsinger")
 
 
@@ -145,9 +144,7 @@ def ref_frame_count(n: int, left: int, right: int, n_fft: int, hop: int) -> int:
 
 
 def load(rel: str) -> tuple[np.ndarray, int]:
-    path = DATA / rel
-    if not path.is_file():
-        pytest.skip(f"shared test data not found at {path}")
+    path = shared_file(rel)
     y, sr = sf.read(path, dtype="float32", always_2d=False)
     return np.ascontiguousarray(y), int(sr)
 

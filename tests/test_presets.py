@@ -18,8 +18,7 @@ from svcprep.dsp.resample import resample
 from svcprep.errors import ConfigError
 from svcprep.presets import PRESETS, get_preset, preset_table
 from svcprep.testing import sing_phrase
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from tests._data import shared_file
 
 # The frameworks' numbers as PRESETS.md gives them (read from each framework's source), written out
 # here independently of svcprep.presets: sr, n_fft, win, hop, n_mels, fmin, fmax, eps, padding rule,
@@ -288,15 +287,17 @@ def test_preset_table() -> None:
 
 
 def _clips(sr: int) -> list[np.ndarray]:
-    if not DATA.is_dir():
-        pytest.skip(f"shared data folder {DATA} is absent")
+    paths = [
+        (shared_file(rel), start_s)
+        for rel, start_s in [
+            ("singing/vocadito/vocadito_10_excerpt_0.350-5.050s.wav", 0.5),
+            ("singing/sms_tools/singing-female.wav", 1.0),
+            ("speech/world/vaiueo2d.wav", 0.0),
+        ]
+    ]
     out = []
-    for rel, start_s in [
-        ("singing/vocadito/vocadito_10_excerpt_0.350-5.050s.wav", 0.5),
-        ("singing/sms_tools/singing-female.wav", 1.0),
-        ("speech/world/vaiueo2d.wav", 0.0),
-    ]:
-        y, file_sr = sf.read(DATA / rel, dtype="float32")
+    for path, start_s in paths:
+        y, file_sr = sf.read(path, dtype="float32")
         y = y[int(start_s * file_sr) : int((start_s + 1.5) * file_sr)]
         out.append(resample(y, orig_sr_hz=file_sr, target_sr_hz=sr))
     return out

@@ -18,16 +18,13 @@ from svcprep.quality import duplicates as dup
 from svcprep.quality.duplicates import DuplicateIndex, Fingerprint, Match, exact_fingerprint, fingerprint
 from svcprep.quality.flags import QualityConfig
 from svcprep.quality.metrics import QualityInputError
+from tests._data import shared_data_missing, shared_file
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DCS = "singing/dagstuhl_choirset/DCS_LI_QuartetB_Take04_{}.wav"
 
 
 def _data(rel: str) -> tuple[np.ndarray, int]:
-    path = DATA / rel
-    if not path.exists():
-        pytest.skip(f"shared data not available: {path}")
-    y, sr = sf.read(path, dtype="float32")
+    y, sr = sf.read(shared_file(rel), dtype="float32")
     return y, sr
 
 
@@ -172,11 +169,11 @@ def test_different_takes_singers_and_passages_do_not_match() -> None:
     assert index.find_duplicates() == []
 
 
-def test_real_recordings_are_not_duplicates_of_each_other() -> None:
+def test_real_recordings_are_not_duplicates_of_each_other(shared_data: Path) -> None:
     index = DuplicateIndex()
-    files = sorted(p for p in DATA.glob("*/*/*") if p.suffix in (".wav", ".flac"))
+    files = sorted(p for p in shared_data.glob("*/*/*") if p.suffix in (".wav", ".flac"))
     if not files:
-        pytest.skip("shared data not available")
+        shared_data_missing(f"no audio files in {shared_data}")
     for p in files:
         y, sr = sf.read(p, dtype="float32")
         index.add(p.name, y[: sr * 12], sample_rate_hz=sr)

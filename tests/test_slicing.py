@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 from svcprep.dsp.slicing import Segment, SliceResult, slice_audio
 from svcprep.errors import ConfigError, NonFiniteAudioError
 from svcprep.testing import noise, sing_phrase, tone
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from tests._data import shared_file
 
 
 def layout(
@@ -213,10 +212,8 @@ def test_bounds_are_guaranteed_for_any_layout(
 
 
 def test_vocadito_voiced_frames_end_up_in_segments() -> None:
-    wav = DATA / "singing" / "vocadito" / "vocadito_1.wav"
-    truth = DATA / "singing" / "vocadito" / "vocadito_1.f0.csv"
-    if not wav.exists() or not truth.exists():
-        pytest.skip("shared test data not available")
+    wav = shared_file("singing/vocadito/vocadito_1.wav")
+    truth = shared_file("singing/vocadito/vocadito_1.f0.csv")
     y, sr = sf.read(wav, dtype="float32")
     r = slice_audio(y, sample_rate_hz=sr)
     check_bounds(r, y.size, sr)

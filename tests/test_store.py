@@ -47,9 +47,9 @@ def test_stage_keys_depend_on_what_matters_only() -> None:
     assert k != stage_key("mel", version=2, config={"n_mels": 128}, upstream="abc", libraries=["numpy"])
     assert k != stage_key("mel", version=1, config={"n_mels": 80}, upstream="abc", libraries=["numpy"])
     assert k != stage_key("mel", version=1, config={"n_mels": 128}, upstream="abd", libraries=["numpy"])
-    # block sizes, shard sizes and chunking never enter keys
+    # block sizes and shard sizes never enter keys (F0 chunking does: it changes output)
     c1 = _cfg()
-    c2 = _cfg("store.shard_size_mb=1", "load.block_frames=8192", "f0.chunk_s=10")
+    c2 = _cfg("store.shard_size_mb=1", "load.block_frames=8192")
     from svcprep.pipeline import key_for
 
     for stage in ("load", "slice", "denoise", "f0", "mel", "volume"):
@@ -202,7 +202,11 @@ sys.exit(main(["build", {str(raw)!r}, {str(out)!r}, "-j", "1", "--no-progress",
 def test_changing_one_item_changes_at_most_two_shards() -> None:
     import hashlib
 
+    from svcprep.config import BuildConfig
+    from svcprep.stages import shard_layout
     from svcprep.store.shards import ShardItem, plan_shards, shard_id
+
+    layout = shard_layout(BuildConfig())
 
     def item(i: int, salt: str = "") -> ShardItem:
         key = hashlib.sha256(f"{i}{salt}".encode()).hexdigest()
@@ -211,7 +215,9 @@ def test_changing_one_item_changes_at_most_two_shards() -> None:
     items = [item(i) for i in range(400)]
 
     def ids(its: list[ShardItem]) -> set[str]:
-        return {shard_id(g, n_mels=128) for g in plan_shards(its, n_mels=128, shard_size_bytes=40_000_000)}
+        return {
+            shard_id(g, layout=layout) for g in plan_shards(its, layout=layout, shard_size_bytes=40_000_000)
+        }
 
     base = ids(items)
     assert len(base) >= 4

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +14,7 @@ from svcprep.dsp.frames import num_frames
 from svcprep.dsp.volume import frame_rms
 from svcprep.errors import ConfigError, NonFiniteAudioError
 from svcprep.testing import noise, sing_phrase, tone
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from tests._data import shared_file
 
 
 def ref_sample(y: np.ndarray, j: int, reflect: bool) -> float:
@@ -60,9 +58,7 @@ def sovits_volume(y: np.ndarray, hop: int) -> np.ndarray:
 
 
 def load(rel: str) -> tuple[np.ndarray, int]:
-    path = DATA / rel
-    if not path.is_file():
-        pytest.skip(f"shared test data not found at {path}")
+    path = shared_file(rel)
     y, sr = sf.read(path, dtype="float32", always_2d=False)
     return np.ascontiguousarray(y), int(sr)
 

@@ -50,7 +50,7 @@ def export_dataset(
     encoder: str | Encoder | None = None,
     include_flags: Iterable[str] = (),
     exclude_flags: Iterable[str] | None = None,
-    val_items_per_speaker: int = 2,
+    val_items_per_speaker: int | None = None,
     overwrite: bool = False,
 ) -> ExportReport:
     """Write the dataset built in ``out`` in ``framework``'s layout into ``dest``.
@@ -72,9 +72,13 @@ def export_dataset(
     include_flags
         Quality flags that do not exclude an item (e.g. ``["channel_cancellation"]``).
     exclude_flags
-        Flags that exclude an item; None (default) = every flag.
+        Flags that exclude an item; None (default) = the build's ``[split]`` policy.
     val_items_per_speaker
-        Validation items per speaker (the split of :meth:`svcprep.Dataset.split`).
+        Validation items per speaker; None (default) = the build's.
+
+    With none of ``include_flags``, ``exclude_flags`` and ``val_items_per_speaker`` given,
+    the export uses exactly the split the build stored in the manifest
+    (:meth:`svcprep.Dataset.split`); any of them recomputes it by the same rule.
     overwrite
         Write into a non-empty ``dest``, replacing the files the export writes; other
         files there are left alone.
@@ -96,12 +100,23 @@ def export_dataset(
     exporters = _exporters()
     if framework not in exporters:
         raise ConfigError(f"unknown framework {framework!r}: use one of {', '.join(FRAMEWORKS)}")
-    if (
+    if val_items_per_speaker is not None and (
         isinstance(val_items_per_speaker, bool)
         or not isinstance(val_items_per_speaker, int)
         or (val_items_per_speaker < 0)
     ):
         raise ConfigError(f"val_items_per_speaker={val_items_per_speaker!r} must be a whole number >= 0")
+    from svcprep.quality.flags import parse_flag_names
+
+    try:
+        include = parse_flag_names(include_flags, what="--include")
+        exclude = (
+            None
+            if exclude_flags is None
+            else parse_flag_names(exclude_flags, what="--exclude", allow_all=True)
+        )
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     enc = load_encoder(encoder) if encoder is not None else None
     from svcprep.store.reader import open_dataset
 
@@ -110,22 +125,22 @@ def export_dataset(
     check_dest(dest_p, overwrite=overwrite)
     split = ds.split(
         val_items_per_speaker=val_items_per_speaker,
-        exclude_flags=None if exclude_flags is None else list(exclude_flags),
-        include_flags=list(include_flags),
+        exclude_flags=exclude,
+        include_flags=include or None,
     )
     skipped: list[tuple[str, str]] = []
     for item_id in split.excluded:
-        flags = ", ".join(ds.record(item_id).get("flags", ()))
+        flags = ", ".join(ds.record(item_id).flags)
         skipped.append((item_id, f"flagged ({flags}); include it with --include FLAG"))
     chosen = [(i, "train") for i in split.train] + [(i, "val") for i in split.val]
     names = unique_names(i for i, _ in chosen)
-    speakers_all = {ds.record(i)["speaker"] for i, _ in chosen}
+    speakers_all = {ds.record(i).speaker for i, _ in chosen}
     folders = unique_names(speakers_all)
     items = []
     for item_id, which in chosen:
         rec = ds.record(item_id)
         arrays = {k: v for k, v in ds.arrays(item_id).items()}
-        items.append(ExportItem(item_id, rec["speaker"], which, names[item_id], arrays, rec))
+        items.append(ExportItem(item_id, rec.speaker, which, names[item_id], arrays, rec))
     job = ExportJob(ds=ds, framework=framework, dest=dest_p, encoder=enc, items=items, speakers=folders)
     job.skipped.extend(skipped)
     job.keep(lambda it: frames_ok(it, ds))

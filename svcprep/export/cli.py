@@ -57,7 +57,11 @@ def add_commands(subparsers: Any) -> None:
         help="leave out only items with these flags (repeatable; default: every flag)",
     )
     e.add_argument(
-        "--val-items", dest="val_items_per_speaker", type=int, default=2, help="validation items per speaker"
+        "--val-items",
+        dest="val_items_per_speaker",
+        type=int,
+        default=None,
+        help="validation items per speaker (default: the split the build stored)",
     )
     e.add_argument("--overwrite", action="store_true", help="write into a non-empty destination")
 

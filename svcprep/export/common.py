@@ -17,6 +17,7 @@ import numpy.typing as npt
 from svcprep.dsp.frames import num_frames
 from svcprep.errors import ConfigError, StoreError
 from svcprep.export.content import Encoder, encode
+from svcprep.records import Record
 from svcprep.store.atomic import atomic_write_bytes
 from svcprep.store.reader import Dataset
 
@@ -115,7 +116,7 @@ class ExportItem:
     split: str  # "train" or "val"
     name: str
     arrays: dict[str, npt.NDArray[Any]]
-    record: dict[str, Any]
+    record: Record
 
     @property
     def audio(self) -> npt.NDArray[np.float32]:

@@ -17,18 +17,17 @@ import numpy as np
 from svcprep.config import BuildConfig
 from svcprep.quality.duplicates import DuplicateIndex, Fingerprint
 from svcprep.quality.flags import Flag, flag_item, loudness_outliers
-from svcprep.store.splits import split_records
+from svcprep.records import ItemRecord, Record, SplitName, originals
+from svcprep.store.splits import split_from_config
 
 __all__ = ["apply_quality", "assign_splits", "note_name", "speaker_view", "worst_items"]
 
 _NOTES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
-def _add_flag(rec: dict[str, Any], flag: Flag, **extra: Any) -> None:
-    if flag.name not in rec["flags"]:
-        rec["flags"] = sorted({*rec["flags"], flag.name})
+def _detail(flag: Flag, **extra: Any) -> dict[str, Any]:
     value = flag.value if math.isfinite(flag.value) else None
-    rec["flag_details"][flag.name] = {
+    return {
         "metric": flag.metric,
         "value": None if value is None else round(float(value), 6),
         "threshold": round(float(flag.threshold), 6),
@@ -38,38 +37,41 @@ def _add_flag(rec: dict[str, Any], flag: Flag, **extra: Any) -> None:
 
 
 def apply_quality(
-    records: list[dict[str, Any]], fingerprints: Mapping[str, Mapping[str, Any]], cfg: BuildConfig
-) -> None:
-    """Flag ``ok`` items in place from their metrics, their speaker's loudness and duplicates.
+    records: list[Record], fingerprints: Mapping[str, Mapping[str, Any]], cfg: BuildConfig
+) -> list[Record]:
+    """The records with quality flags on the items of the dataset (a new list; records are frozen).
 
-    Variants are not measured (they are made from an item already measured); duplicates
-    are searched among original items only, across speakers, and the later item (by id)
-    of a pair is the one flagged, naming the other in ``duplicate_of``.
+    Original items are flagged from their metrics, their speaker's loudness and
+    duplicates; duplicates are searched among original items only, across speakers, and
+    the later item (by id) of a pair is the one flagged, naming the other in
+    ``duplicate_of``. A variant is made from an item already measured, so it inherits its
+    original's flags, details and ``duplicate_of`` (a shifted copy of a clipped or
+    duplicate item is no better than the item).
     """
-    qc = cfg.quality
-    items = {r["id"]: r for r in records if r["status"] == "ok" and r["kind"] == "item"}
-    originals = {i: r for i, r in items.items() if not r["variant_of"]}
-    for r in originals.values():
-        m = dict(r["metrics"])
-        m.setdefault("duration_s", r["duration_s"])
-        m.setdefault("sample_rate_hz", r.get("sample_rate_hz", cfg.load.sample_rate_hz))
+    qc = cfg.quality_thresholds()
+    originals_by_id = {r.id: r for r in originals(records)}
+    added: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    duplicate_of: dict[str, str] = {}
+    for r in originals_by_id.values():
+        m = dict(r.metrics)
+        m.setdefault("duration_s", r.duration_s)
+        m.setdefault("sample_rate_hz", r.sample_rate_hz or cfg.load.sample_rate_hz)
         for flag in flag_item(m, qc):
-            _add_flag(r, flag)
+            added[r.id][flag.name] = _detail(flag)
     levels = {
-        i: (r["speaker"], float(r["metrics"]["loudness_lufs"]))
-        for i, r in originals.items()
-        if math.isfinite(float(r["metrics"].get("loudness_lufs", float("nan"))))
+        i: (r.speaker, float(r.metrics["loudness_lufs"]))
+        for i, r in originals_by_id.items()
+        if math.isfinite(float(r.metrics.get("loudness_lufs", float("nan"))))
     }
     for i, flag in loudness_outliers(levels, qc).items():
-        _add_flag(originals[i], flag)
+        added[i][flag.name] = _detail(flag)
 
     index = DuplicateIndex(min_score=qc.near_duplicate_min_score)
     for i in sorted(fingerprints):
-        if i in originals:
+        if i in originals_by_id:
             index.add_fingerprint(i, Fingerprint.from_dict(fingerprints[i]))
     for match in index.find_duplicates():
-        rec = originals.get(match.item_id)
-        if rec is None:
+        if match.item_id not in originals_by_id:
             continue
         name = "exact_duplicate" if match.kind == "exact" else "near_duplicate"
         flag = Flag(
@@ -82,27 +84,53 @@ def apply_quality(
                 "" if match.kind == "exact" else f" (score {match.score:.2f}, offset {match.offset_s:+.2f} s)"
             ),
         )
-        _add_flag(rec, flag, duplicate_of=match.other_id, offset_s=round(float(match.offset_s), 3))
-        rec["duplicate_of"] = match.other_id
+        added[match.item_id][name] = _detail(
+            flag, duplicate_of=match.other_id, offset_s=round(float(match.offset_s), 3)
+        )
+        duplicate_of[match.item_id] = match.other_id
+
+    out: list[Record] = []
+    for rec in records:
+        if not (isinstance(rec, ItemRecord) and rec.in_dataset):
+            out.append(rec)
+            continue
+        r = rec
+        head = r.variant_of if r.is_variant else r.id
+        new = added.get(str(head))
+        if head in originals_by_id and r.is_variant:
+            base = originals_by_id[str(head)]
+            new = {**{k: dict(v) for k, v in base.flag_details.items()}, **(new or {})}
+            inherited = set(base.flags)
+        else:
+            inherited = set()
+        if not new and not inherited:
+            out.append(r)
+            continue
+        details = {**dict(r.flag_details), **(new or {})}
+        out.append(
+            r.replace(
+                flags=tuple(sorted({*r.flags, *inherited, *details})),
+                flag_details=details,
+                duplicate_of=duplicate_of.get(str(head), r.duplicate_of),
+            )
+        )
+    return out
 
 
-def assign_splits(records: list[dict[str, Any]], cfg: BuildConfig) -> None:
-    """Write ``split`` (``train``, ``val`` or ``excluded``) into every ``ok`` item record, in place."""
-    sc = cfg.split
-    exclude = None if "all" in sc.exclude_flags else sc.exclude_flags
-    split = split_records(
-        records,
-        val_items_per_speaker=sc.val_items_per_speaker,
-        seed=sc.seed,
-        exclude_flags=exclude,
-        include_flags=sc.include_flags,
-    )
-    where = {i: "train" for i in split.train}
+def assign_splits(records: list[Record], cfg: BuildConfig) -> list[Record]:
+    """The records with ``split`` (``train``, ``val`` or ``excluded``) on every item of the dataset.
+
+    The one place a build decides who trains (:func:`svcprep.store.splits.split_from_config`
+    on the ``[split]`` config); everything downstream reads the stored field.
+    """
+    split = split_from_config(records, cfg.split)
+    where: dict[str, SplitName] = {i: "train" for i in split.train}
     where.update({i: "val" for i in split.val})
     where.update({i: "excluded" for i in split.excluded})
-    for r in records:
-        if r["status"] == "ok" and r["kind"] == "item":
-            r["split"] = where.get(r["id"], "excluded")
+    return [
+        r.replace(split=where.get(r.id, "excluded")) if isinstance(r, ItemRecord) and r.in_dataset else r
+        for r in records
+    ]
 
 
 def note_name(f0_hz: float) -> str:
@@ -121,34 +149,71 @@ def _hist_percentile(hist: np.ndarray, q: float) -> float:
     return float(440.0 * 2 ** ((midi - 69) / 12))
 
 
+def _cents_percentiles(hist: Mapping[int, int], qs: tuple[float, ...]) -> tuple[float, ...]:
+    """Percentiles in Hz of a sparse 10-cent histogram (:func:`svcprep.stages.f0_cents_histogram`)."""
+    from svcprep.stages import F0_CENTS_BIN
+
+    if not hist:
+        return tuple(float("nan") for _ in qs)
+    bins = np.array(sorted(hist), dtype=np.float64)
+    counts = np.array([hist[int(b)] for b in bins], dtype=np.float64)
+    c = np.cumsum(counts)
+    out = []
+    for q in qs:
+        i = int(np.searchsorted(c, q / 100.0 * c[-1]))
+        cents = bins[min(i, bins.size - 1)] * F0_CENTS_BIN
+        out.append(float(10.0 * 2 ** (cents / 1200.0)))
+    return tuple(out)
+
+
 def speaker_view(
-    records: list[dict[str, Any]], f0_hist: Mapping[str, list[int]], *, min_minutes: float = 10.0
+    records: list[Record],
+    f0_hist: Mapping[str, list[int]],
+    *,
+    min_minutes: float = 10.0,
+    f0_cents: Mapping[str, Mapping[str, int]] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Per speaker: hours kept, pitch range (5-95 %), voiced share, loudness spread, flags, warnings."""
+    """Per speaker: hours kept and in training, pitch range (5-95 %), voiced share, loudness, flags, warnings.
+
+    The pitch range is measured on the training split's voiced frames, from
+    ``f0_cents`` (10-cent histograms per item, exact to 5 cents) when given, else from the
+    note histograms ``f0_hist``; items outside training only count when no item of the
+    speaker trains. The minutes warning counts training audio.
+    """
     rows: dict[str, dict[str, Any]] = {}
-    by_speaker: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_speaker: dict[str, list[Record]] = defaultdict(list)
     for r in records:
-        if r["kind"] == "item" and not r["variant_of"]:
-            by_speaker[r["speaker"]].append(r)
+        if r.kind == "item" and not r.is_variant:
+            by_speaker[r.speaker].append(r)
     medians = {}
     for sp, recs in sorted(by_speaker.items()):
-        ok = [r for r in recs if r["status"] == "ok"]
-        hist = np.zeros(128, dtype=np.int64)
-        for r in ok:
-            if r["id"] in f0_hist:
-                hist += np.asarray(f0_hist[r["id"]], dtype=np.int64)
-        p5, p50, p95 = (_hist_percentile(hist, q) for q in (5, 50, 95))
-        loud = np.array([r["metrics"].get("loudness_lufs", np.nan) for r in ok], dtype=np.float64)
+        ok = [r for r in recs if r.in_dataset]
+        train = [r for r in ok if r.trains]
+        pitched = train or ok
+        if f0_cents is not None:
+            fine: dict[int, int] = defaultdict(int)
+            for r in pitched:
+                for b, n in f0_cents.get(r.id, {}).items():
+                    fine[int(b)] += int(n)
+            p5, p50, p95 = _cents_percentiles(fine, (5, 50, 95))
+        else:
+            hist = np.zeros(128, dtype=np.int64)
+            for r in pitched:
+                if r.id in f0_hist:
+                    hist += np.asarray(f0_hist[r.id], dtype=np.int64)
+            p5, p50, p95 = (_hist_percentile(hist, q) for q in (5, 50, 95))
+        loud = np.array([r.metrics.get("loudness_lufs", np.nan) for r in ok], dtype=np.float64)
         loud = loud[np.isfinite(loud)]
-        voiced = np.array([r["metrics"].get("voiced_ratio", np.nan) for r in ok], dtype=np.float64)
-        durs = np.array([r["duration_s"] or 0.0 for r in ok], dtype=np.float64)
-        flagged = [r for r in ok if r["flags"]]
-        flag_counts = Counter(f for r in ok for f in r["flags"])
+        voiced = np.array([r.metrics.get("voiced_ratio", np.nan) for r in ok], dtype=np.float64)
+        durs = np.array([r.duration_s or 0.0 for r in ok], dtype=np.float64)
+        flagged = [r for r in ok if r.flags]
+        flag_counts = Counter(f for r in ok for f in r.flags)
         kept_s = float(durs.sum())
+        train_s = float(sum(r.duration_s or 0 for r in train))
         rows[sp] = {
             "items": len(ok),
             "kept_s": kept_s,
-            "train_s": float(sum(r["duration_s"] or 0 for r in ok if r.get("split") == "train")),
+            "train_s": train_s,
             "f0_p5_hz": p5,
             "f0_median_hz": p50,
             "f0_p95_hz": p95,
@@ -163,9 +228,10 @@ def speaker_view(
         }
         medians[sp] = p50
         w = rows[sp]["warnings"]
-        if kept_s < min_minutes * 60:
+        if train_s < min_minutes * 60:
+            kept = f" ({kept_s / 60:.1f} min kept)" if kept_s - train_s > 0.05 * 60 else ""
             w.append(
-                f"only {kept_s / 60:.1f} min of audio: SVC models want "
+                f"only {train_s / 60:.1f} min of training audio{kept}: SVC models want "
                 f"{min_minutes:g} min or more per speaker"
             )
         if ok and len(flagged) > len(ok) / 2:
@@ -182,9 +248,9 @@ def speaker_view(
     return rows
 
 
-def worst_items(records: list[dict[str, Any]], n: int = 10) -> list[dict[str, Any]]:
+def worst_items(records: list[Record], n: int = 10) -> list[ItemRecord]:
     """The flagged items most likely to hurt training: duplicates, clipping, noise and F0 trouble first."""
     weight = {"exact_duplicate": 3, "near_duplicate": 3, "clipping": 2, "noisy": 2, "unstable_f0": 2}
-    flagged = [r for r in records if r["status"] == "ok" and r["kind"] == "item" and r["flags"]]
-    flagged.sort(key=lambda r: (-sum(weight.get(f, 1) for f in r["flags"]), r["id"]))
+    flagged = [r for r in originals(records) if r.flags]
+    flagged.sort(key=lambda r: (-sum(weight.get(f, 1) for f in r.flags), r.id))
     return flagged[:n]

@@ -1,9 +1,9 @@
 """The quality-flag vocabulary, its thresholds, and metrics -> flags.
 
 A flag is a named, explained verdict on one item: which metric crossed which threshold,
-by how much, in a sentence a person can act on. :data:`FLAG_DOCS` is the one place
-where every flag name is defined; the manifest, the report and the CLI use these
-names unchanged.
+by how much, in a sentence a person can act on. :class:`FlagName` is the one place
+where every flag and reason code is defined, with its meaning; :data:`FLAG_DOCS`, the
+manifest, the report, the CLI and the README's table derive from it.
 
 The default thresholds in :class:`QualityConfig` come from ``bench/bench_quality.py``:
 the 22 real recordings in ``shared/data`` (clean negatives) against the same
@@ -13,36 +13,198 @@ what was measured.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["FLAG_DOCS", "Flag", "QualityConfig", "flag_item", "loudness_outliers"]
+__all__ = [
+    "FLAG_DOCS",
+    "FLAG_NAMES",
+    "Flag",
+    "FlagName",
+    "QualityConfig",
+    "flag_item",
+    "loudness_outliers",
+    "parse_flag_names",
+]
 
-FLAG_DOCS: dict[str, str] = {
-    "decode_error": "The file could not be decoded into audio (set by the loader, not by a metric).",
-    "truncated": "The file holds fewer samples than its header declares (set by the loader).",
-    "non_finite": "The decoded samples contain NaN or infinity (set by the loader).",
-    "exact_duplicate": "The decoded samples (quantised to 16 bits) are identical to another item's.",
-    "near_duplicate": "Another item is the same recording after re-encoding, gain, resampling, trim or light "
-    "noise.",
-    "silence": "Too little of the item is active audio, or it starts or ends with a long silence.",
-    "clipping": "Flat-topped peaks: runs of samples stuck at the item's maximum or minimum.",
-    "unstable_f0": "The F0 track jumps by octaves, breaks into fragments, sits at the search limits or "
-    "disagrees with a second extractor.",
-    "noisy": "The blind signal-to-noise estimate is low: steady hiss, hum or room noise under the voice.",
-    "low_bandwidth": "No content above a low frequency: upsampled from a low rate, or low-passed by a codec.",
-    "too_short": "The item is shorter than the minimum useful length.",
-    "too_long": "The item is longer than the maximum length (memory, padding waste).",
-    "dc_offset": "The mean sample value is far from zero.",
-    "loudness_outlier": "The item's loudness is far from its speaker's typical level (robust median/MAD).",
-    "nan_features": "A frame-level feature (F0, mel, volume ...) contains NaN or infinity.",
-    "frame_mismatch": "A frame-level feature does not have the frame count of the item's grid.",
-}
+
+class FlagName(str, Enum):
+    """Every flag and reason code a build can put in a record's ``flags``: a closed vocabulary.
+
+    Each member's value is the name written to the manifest; ``origin`` says which part
+    of the build sets it and ``doc`` is its one-sentence meaning (shown by
+    ``svcprep flags``, the build summary and the report). Anything that accepts flag names
+    (``--exclude``/``--include`` on ``build``, ``check`` and ``export``, ``[split]`` in a
+    config file) accepts exactly these, through :func:`parse_flag_names`.
+    """
+
+    origin: str
+    doc: str
+
+    def __new__(cls, value: str, origin: str, doc: str) -> FlagName:
+        obj = str.__new__(cls, value)
+        obj._value_ = value
+        obj.origin = origin
+        obj.doc = doc
+        return obj
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    # set by discovery and the loader (a whole input)
+    UNREADABLE = (
+        "unreadable",
+        "input",
+        "The file or folder could not be opened or listed (permissions, a "
+        "dangling symlink or a symlink loop).",
+    )
+    EMPTY = ("empty", "input", "The file holds no audio frames at all (0 bytes, or a header with 0 frames).")
+    DECODE_ERROR = ("decode_error", "input", "The file could not be decoded into audio.")
+    TRUNCATED = ("truncated", "input", "The file holds fewer samples than its header declares.")
+    NON_FINITE = ("non_finite", "input", "The decoded samples contain NaN or infinity.")
+    BAD_SAMPLE_RATE = (
+        "bad_sample_rate",
+        "input",
+        "The file's sample rate is 0 or outside "
+        "load.min_source_sample_rate_hz .. load.max_source_sample_rate_hz.",
+    )
+    CHANNEL_CANCELLATION = (
+        "channel_cancellation",
+        "input",
+        "The channels cancel in the mono downmix "
+        "(left is about minus right): the mix is much quieter than either channel.",
+    )
+    # set by the quality scan (each with a metric and a threshold in flag_details)
+    EXACT_DUPLICATE = (
+        "exact_duplicate",
+        "quality",
+        "The decoded samples (quantised to 16 bits) are identical to another item's.",
+    )
+    NEAR_DUPLICATE = (
+        "near_duplicate",
+        "quality",
+        "Another item is the same recording after re-encoding, gain, resampling, trim or light noise.",
+    )
+    SILENCE = (
+        "silence",
+        "quality",
+        "Too little of the item is active audio, it starts or ends with a long "
+        "silence, or the whole input is silent.",
+    )
+    CLIPPING = (
+        "clipping",
+        "quality",
+        "Flat-topped peaks: runs of samples stuck at the item's maximum or minimum.",
+    )
+    UNSTABLE_F0 = (
+        "unstable_f0",
+        "quality",
+        "The F0 track jumps by octaves, breaks into fragments, sits at "
+        "the search limits or disagrees with a second extractor.",
+    )
+    NOISY = (
+        "noisy",
+        "quality",
+        "The blind signal-to-noise estimate is low: steady hiss, hum or room noise under the voice.",
+    )
+    LOW_BANDWIDTH = (
+        "low_bandwidth",
+        "quality",
+        "No content above a low frequency: upsampled from a low rate, or low-passed by a codec.",
+    )
+    TOO_SHORT = (
+        "too_short",
+        "quality",
+        "The item (or a dropped piece) is shorter than the shortest useful length.",
+    )
+    TOO_LONG = (
+        "too_long",
+        "quality",
+        "The item is longer than the longest allowed length (memory, padding waste).",
+    )
+    DC_OFFSET = ("dc_offset", "quality", "The mean sample value is far from zero.")
+    LOUDNESS_OUTLIER = (
+        "loudness_outlier",
+        "quality",
+        "The item's loudness is far from its speaker's typical level (robust median/MAD).",
+    )
+    # set by validation of the computed features
+    NAN_FEATURES = (
+        "nan_features",
+        "validation",
+        "A frame-level feature (F0, mel, volume ...) contains NaN or infinity.",
+    )
+    FRAME_MISMATCH = (
+        "frame_mismatch",
+        "validation",
+        "A frame-level feature does not have the frame count of the item's grid.",
+    )
+    F0_OUT_OF_RANGE = (
+        "f0_out_of_range",
+        "validation",
+        "Voiced F0 values lie outside f0.f0_floor_hz .. f0.f0_ceil_hz.",
+    )
+    # set when a stage fails on an item
+    PROCESSING_ERROR = (
+        "processing_error",
+        "build",
+        "A processing stage raised on this item; the error field has the exception and where it happened.",
+    )
+    QUALITY_ERROR = (
+        "quality_error",
+        "build",
+        "The quality measurements failed on this item, so it is unchecked.",
+    )
+
+
+#: Flag name -> its meaning, in the order of :class:`FlagName` (derived, never edited by hand).
+FLAG_DOCS: dict[str, str] = {f.value: f.doc for f in FlagName}
+
+#: Every flag name, in the order of :class:`FlagName`.
+FLAG_NAMES: frozenset[str] = frozenset(FLAG_DOCS)
+
+
+def parse_flag_names(names: Iterable[str], *, what: str, allow_all: bool = False) -> tuple[str, ...]:
+    """Check flag names against :class:`FlagName`; the one validation every entry point uses.
+
+    Parameters
+    ----------
+    names
+        Flag names as given by a user (``--include``, ``split.exclude_flags`` ...).
+    what
+        Where they came from, for the message (``"--include"``, ``"split.exclude_flags"``).
+    allow_all
+        Accept the word ``"all"`` (every flag).
+
+    Returns
+    -------
+    tuple[str, ...]
+        The names, unchanged and in order.
+
+    Raises
+    ------
+    ValueError
+        An unknown name; the message names it, suggests the closest flag and points to
+        ``svcprep flags``. (:class:`~svcprep.errors.ConfigError` is a ``ValueError``.)
+    """
+    out = tuple(str(n) for n in names)
+    for n in out:
+        if n in FLAG_NAMES or (allow_all and n == "all"):
+            continue
+        close = difflib.get_close_matches(n, sorted(FLAG_NAMES), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        allowed = ", ".join(FLAG_DOCS) + (", or all" if allow_all else "")
+        raise ValueError(
+            f"{what}: unknown flag {n!r}{hint}; use one of {allowed} (`svcprep flags` lists their meanings)"
+        )
+    return out
 
 
 @dataclass(frozen=True)
@@ -80,13 +242,17 @@ class QualityConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    min_duration_s: float = Field(
-        2.0, ge=0.0, description="too_short below this; the slicer's default shortest segment."
+    min_duration_s: float | None = Field(
+        None,
+        ge=0.0,
+        description="too_short below this; unset: slice.min_segment_s, so a build never flags the "
+        "segments its own slicer cut.",
     )
-    max_duration_s: float = Field(
-        20.0,
+    max_duration_s: float | None = Field(
+        None,
         gt=0.0,
-        description="too_long above this; the slicer cuts at 15 s, so only unsliced inputs hit it.",
+        description="too_long above this; unset: slice.max_segment_s (with slicing on, only inputs "
+        "longer than that which are not cut, i.e. with slicing off, reach it).",
     )
     min_active_ratio: float = Field(
         0.5,
@@ -224,10 +390,10 @@ def flag_item(metrics: Mapping[str, float], cfg: QualityConfig) -> list[Flag]:
 
     if has("duration_s"):
         d = m["duration_s"]
-        if d < cfg.min_duration_s:
+        if cfg.min_duration_s is not None and d < cfg.min_duration_s:
             text = f"{_fmt_s(d)} long, under {_fmt_s(cfg.min_duration_s)}"
             add("too_short", "duration_s", cfg.min_duration_s, text)
-        if d > cfg.max_duration_s:
+        if cfg.max_duration_s is not None and d > cfg.max_duration_s:
             text = f"{_fmt_s(d)} long, over {_fmt_s(cfg.max_duration_s)}"
             add("too_long", "duration_s", cfg.max_duration_s, text)
     if has("active_ratio") and m["active_ratio"] < cfg.min_active_ratio:

@@ -12,6 +12,7 @@ data in the browser, so the file stays a few MB and opens fast for 10,000 items.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,11 +33,11 @@ class ReportResult:
 
 
 def _media_plan(
-    worst: dict[str, list[dict[str, Any]]], max_media: int
-) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, list[str]]]:
+    worst: Mapping[str, Sequence[Mapping[str, Any]]], max_media: int
+) -> tuple[list[tuple[str, Mapping[str, Any]]], dict[str, list[str]]]:
     """Which items get media (each once, under its first flag), round-robin over the flags so
     every flag kind gets its worst item before any gets a second; at most ``max_media``."""
-    plan: list[tuple[str, dict[str, Any]]] = []
+    plan: list[tuple[str, Mapping[str, Any]]] = []
     seen: set[str] = set()
     depth = max((len(v) for v in worst.values()), default=0)
     for k in range(depth):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ import numpy.typing as npt
 
 from svcprep.quality.dataset import note_name, speaker_view
 from svcprep.quality.flags import FLAG_DOCS
-from svcprep.stages import f0_histogram
+from svcprep.records import Record, dataset_items, originals
+from svcprep.stages import f0_cents_histogram, f0_histogram
 from svcprep.store.manage import diff_records
 from svcprep.store.reader import Dataset
 from svcprep.store.versions import read_manifest, read_version
@@ -148,12 +150,12 @@ class ReportData:
 
     out: Path
     version: dict[str, Any]
-    records: list[dict[str, Any]]
+    records: list[Record]
     speakers: dict[str, SpeakerStats]
     flag_counts: dict[str, int]
     flagged_rows: list[dict[str, Any]]
     other_rows: list[dict[str, Any]]
-    worst: dict[str, list[dict[str, Any]]]
+    worst: dict[str, list[Record]]
     changes: dict[str, Any] | None
     totals: dict[str, float]
     dataset: Dataset
@@ -169,7 +171,7 @@ class ReportData:
         return dict(self.version.get("config", {}))
 
 
-def _source_seconds(version: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, tuple[str, float]]:
+def _source_seconds(version: dict[str, Any], records: list[Record]) -> dict[str, tuple[str, float]]:
     """Seconds of every source, from the version record or (older versions) the records."""
     speakers: dict[str, str] = {}
     secs: dict[str, float] = defaultdict(float)
@@ -192,7 +194,7 @@ def _source_seconds(version: dict[str, Any], records: list[dict[str, Any]]) -> d
 
 
 def _speaker_stats(
-    ds: Dataset | None, version: dict[str, Any], records: list[dict[str, Any]]
+    ds: Dataset | None, version: dict[str, Any], records: list[Record]
 ) -> dict[str, SpeakerStats]:
     stats: dict[str, SpeakerStats] = {}
 
@@ -204,6 +206,7 @@ def _speaker_stats(
     for _src, (sp, s) in _source_seconds(version, records).items():
         get(sp).source_s += s
     midi_hist: dict[str, list[int]] = {}
+    cents: dict[str, dict[str, int]] = {}
     for r in records:
         if r["kind"] == "file":
             continue
@@ -218,9 +221,9 @@ def _speaker_stats(
             if r["kind"] == "piece":
                 st.dropped_pieces_s += dur
             continue
-        if r["status"] != "ok" or r["kind"] != "item":
+        if not r.in_dataset:
             continue
-        if r.get("variant_of"):
+        if r.is_variant:
             st.variants += 1
             continue
         st.items += 1
@@ -247,7 +250,8 @@ def _speaker_stats(
             if split == "train":
                 st.pitch_train += h
             midi_hist[r["id"]] = f0_histogram(a["f0"], a["uv"])
-    view = speaker_view(records, midi_hist)
+            cents[r["id"]] = f0_cents_histogram(a["f0"], a["uv"])
+    view = speaker_view(records, midi_hist, f0_cents=cents if ds is not None else None)
     for sp, row in view.items():
         if sp in stats:
             stats[sp].warnings = list(row["warnings"])
@@ -255,7 +259,7 @@ def _speaker_stats(
     return dict(sorted(stats.items()))
 
 
-def _row(r: dict[str, Any], flag: str, detail: dict[str, Any] | None) -> dict[str, Any]:
+def _row(r: Mapping[str, Any], flag: str, detail: dict[str, Any] | None) -> dict[str, Any]:
     d = detail or {}
     value = d.get("value")
     return {
@@ -273,7 +277,7 @@ def _row(r: dict[str, Any], flag: str, detail: dict[str, Any] | None) -> dict[st
     }
 
 
-def _rows(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _rows(records: list[Record]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     flagged, other = [], []
     for r in records:
         if r["status"] == "ok":
@@ -297,12 +301,10 @@ def _rows(records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dic
     return flagged, other
 
 
-def _worst(records: list[dict[str, Any]], per_flag: int) -> dict[str, list[dict[str, Any]]]:
-    by_flag: dict[str, list[tuple[float, str, dict[str, Any]]]] = defaultdict(list)
-    for r in records:
-        if r["status"] != "ok" or r["kind"] != "item":
-            continue
-        for f in r["flags"]:
+def _worst(records: list[Record], per_flag: int) -> dict[str, list[Record]]:
+    by_flag: dict[str, list[tuple[float, str, Record]]] = defaultdict(list)
+    for r in originals(records):
+        for f in r.flags:
             sev = flag_severity(r.get("flag_details", {}).get(f, {}))
             by_flag[f].append((-sev, r["id"], r))
     out = {}
@@ -312,31 +314,30 @@ def _worst(records: list[dict[str, Any]], per_flag: int) -> dict[str, list[dict[
     return out
 
 
-def _kept_by_speaker(records: list[dict[str, Any]]) -> dict[str, float]:
+def _kept_by_speaker(records: list[Record]) -> dict[str, float]:
     out: dict[str, float] = defaultdict(float)
-    for r in records:
-        if r["status"] == "ok" and r["kind"] == "item" and not r.get("variant_of"):
-            out[r["speaker"]] += float(r["duration_s"] or 0.0)
+    for r in originals(records):
+        out[r.speaker] += float(r.duration_s or 0.0)
     return dict(out)
 
 
-def _flag_totals(records: list[dict[str, Any]]) -> Counter[str]:
+def _flag_totals(records: list[Record]) -> Counter[str]:
     return Counter(f for r in records for f in r["flags"])
 
 
 def version_changes(
     old: dict[str, Any],
-    old_records: list[dict[str, Any]],
+    old_records: list[Record],
     new: dict[str, Any],
-    new_records: list[dict[str, Any]],
+    new_records: list[Record],
 ) -> dict[str, Any]:
     """What changed from version ``old`` to ``new``: items, flags, hours per speaker, config values.
 
     Items are "changed" when their stored features differ (different cache key).
     """
     d = diff_records(old, new)
-    fa = {r["id"]: set(r["flags"]) for r in old_records if r["status"] == "ok"}
-    fb = {r["id"]: set(r["flags"]) for r in new_records if r["status"] == "ok"}
+    fa = {r.id: set(r.flags) for r in dataset_items(old_records)}
+    fb = {r.id: set(r.flags) for r in dataset_items(new_records)}
     newly, cleared = [], []
     for i in sorted(set(fa) & set(fb)):
         for f in sorted(fb[i] - fa[i]):
@@ -407,13 +408,13 @@ def collect(out: str | Path, version: str | None = None, *, worst_per_flag: int 
             changes = version_changes(old, read_manifest(out_p, parent), vrec, records)
         except Exception as err:  # a removed (gc) or damaged parent: say so instead of failing
             changes = {"previous": parent, "unavailable": str(err)}
-    items = [r for r in records if r["status"] == "ok" and r["kind"] == "item"]
-    originals = [r for r in items if not r.get("variant_of")]
+    items = dataset_items(records)
+    heads = originals(records)
     totals = {
         "speakers": float(len(speakers)),
-        "items": float(len(originals)),
-        "variants": float(len(items) - len(originals)),
-        "flagged_items": float(sum(1 for r in originals if r["flags"])),
+        "items": float(len(heads)),
+        "variants": float(len(items) - len(heads)),
+        "flagged_items": float(sum(1 for r in heads if r.flags)),
         "source_s": sum(s.source_s for s in speakers.values()),
         "kept_s": sum(s.kept_s for s in speakers.values()),
         "train_s": sum(s.train_s for s in speakers.values()),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import io
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,7 @@ def _raw_segment(
 
 
 def item_audio(
-    record: dict[str, Any],
+    record: Mapping[str, Any],
     dataset_audio: npt.NDArray[np.float32],
     dataset_rate_hz: int,
     *,

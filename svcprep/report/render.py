@@ -14,7 +14,7 @@ import datetime as _dt
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
 from importlib import resources
@@ -32,7 +32,7 @@ class MediaCard:
     """One item shown with a spectrogram and an audio player."""
 
     anchor: str
-    record: dict[str, Any]
+    record: Mapping[str, Any]
     figure_jpeg: bytes
     audio_mp3: bytes
     origin: str

@@ -13,14 +13,17 @@ from typing import Any, overload
 import numpy as np
 import numpy.typing as npt
 
-from svcprep.errors import StoreError
-from svcprep.store.shards import FRAME_ARRAYS
-from svcprep.store.splits import Split, split_records
+from svcprep.errors import ConfigError, StoreError
+from svcprep.records import Record
+from svcprep.stages import ShardLayout, legacy_layout
+from svcprep.store.splits import Split, split_records, stored_split
 from svcprep.store.versions import read_manifest, read_version
 
 __all__ = ["ARRAY_NAMES", "Dataset", "open_dataset"]
 
-ARRAY_NAMES = ("audio", "f0", "uv", "coarse_f0", "mel", "volume")
+#: The arrays of an item in a dataset built with the default stages (``ds.array_names`` has a
+#: dataset's own list, from its version record).
+ARRAY_NAMES: tuple[str, ...] = legacy_layout(128).names()
 
 
 class Dataset(Sequence[dict[str, Any]]):
@@ -33,7 +36,11 @@ class Dataset(Sequence[dict[str, Any]]):
     views of memory-mapped shards: copy them before changing them.
 
     Only items with status ``ok`` are items of the dataset; :attr:`manifest` holds every
-    record (errors, dropped pieces, skipped files) as well.
+    record (errors, dropped pieces, skipped files) as well, as typed records
+    (:mod:`svcprep.records`) that also read like the manifest's JSON objects.
+
+    The build stored who trains: :attr:`train` and :attr:`val` are views of the training
+    and validation items (the same interface, fewer items), :meth:`split` gives their ids.
 
     Parameters
     ----------
@@ -49,11 +56,45 @@ class Dataset(Sequence[dict[str, Any]]):
             raise StoreError(f"{self.root} is not a folder; give the OUT folder of `svcprep build`")
         self._version = read_version(self.root, version)
         self.version: str = self._version["id"]
-        self.manifest: list[dict[str, Any]] = read_manifest(self.root, self.version)
+        self.manifest: list[Record] = read_manifest(self.root, self.version)
         self._index: dict[str, dict[str, Any]] = self._version["items"]
         self.ids: list[str] = sorted(self._index)
-        self._records = {r["id"]: r for r in self.manifest}
+        self.subset: str | None = None
+        self._members: frozenset[str] | None = None  # a view's ids (None: every item)
+        self._records = {r.id: r for r in self.manifest}
         self._shards: dict[str, dict[str, np.memmap[Any, Any]]] = {}
+        arrays = self._version.get("arrays")
+        self.layout: ShardLayout = (
+            ShardLayout.from_json(arrays) if arrays else legacy_layout(int(self._version["n_mels"]))
+        )
+
+    @property
+    def array_names(self) -> tuple[str, ...]:
+        """The arrays every item has (``audio`` first), as the build's stages declared them."""
+        return self.layout.names()
+
+    def view(self, ids: Iterable[str], name: str | None = None) -> Dataset:
+        """The same dataset restricted to ``ids`` (in sorted order); shares memory maps and records."""
+        wanted = set(ids)
+        missing = sorted(wanted - set(self._index))
+        if missing:
+            raise KeyError(f"no items {missing[:3]} in {self.root} version {self.version}")
+        out = object.__new__(Dataset)
+        out.__dict__.update(self.__dict__)
+        out.ids = [i for i in self.ids if i in wanted]
+        out.subset = name
+        out._members = frozenset(out.ids)
+        return out
+
+    @property
+    def train(self) -> Dataset:
+        """The training items (the split the build stored), as a :class:`Dataset` view."""
+        return self.view(self.split().train, "train")
+
+    @property
+    def val(self) -> Dataset:
+        """The validation items, as a :class:`Dataset` view."""
+        return self.view(self.split().val, "val")
 
     @property
     def sample_rate(self) -> int:
@@ -92,23 +133,43 @@ class Dataset(Sequence[dict[str, Any]]):
     def split(
         self,
         *,
-        val_items_per_speaker: int = 2,
+        val_items_per_speaker: int | None = None,
         val_fraction: float | None = None,
-        seed: int = 0,
+        seed: int | None = None,
         exclude_flags: Iterable[str] | None = None,
-        include_flags: Iterable[str] = (),
+        include_flags: Iterable[str] | None = None,
     ) -> Split:
-        """Deterministic train/validation split by speaker; flagged items are left out by default.
+        """Train/validation/excluded item ids: the split the build stored, unless asked for another.
 
-        See :func:`svcprep.store.splits.split_records` for the parameters.
+        With no arguments this is exactly the ``split`` field of the manifest, computed once
+        by the build from its ``[split]`` config. Any argument gives a new split by the same
+        rule (:func:`svcprep.store.splits.split_records`), the other policy values taken
+        from the build's ``[split]`` config.
         """
+        args = (val_items_per_speaker, val_fraction, seed, exclude_flags, include_flags)
+        if all(a is None for a in args):
+            stored = stored_split(self.manifest)
+            if stored is not None:
+                return stored
+        from svcprep.quality.flags import parse_flag_names
+
+        policy = dict(self._version.get("config", {}).get("split", {}))
+        if exclude_flags is not None:
+            exclude_flags = parse_flag_names(exclude_flags, what="exclude_flags", allow_all=True)
+        if include_flags is not None:
+            include_flags = parse_flag_names(include_flags, what="include_flags")
+        vips = (
+            policy.get("val_items_per_speaker", 2) if val_items_per_speaker is None else val_items_per_speaker
+        )
+        if isinstance(vips, bool) or not isinstance(vips, int) or vips < 0:
+            raise ConfigError(f"val_items_per_speaker={vips!r} must be a whole number >= 0")
         return split_records(
             self.manifest,
-            val_items_per_speaker=val_items_per_speaker,
-            val_fraction=val_fraction,
-            seed=seed,
-            exclude_flags=exclude_flags,
-            include_flags=include_flags,
+            val_items_per_speaker=vips,
+            val_fraction=policy.get("val_fraction") if val_fraction is None else val_fraction,
+            seed=policy.get("seed", 0) if seed is None else seed,
+            exclude_flags=policy.get("exclude_flags", ["all"]) if exclude_flags is None else exclude_flags,
+            include_flags=policy.get("include_flags", []) if include_flags is None else include_flags,
         )
 
     def _shard(self, sid: str) -> dict[str, np.memmap[Any, Any]]:
@@ -118,7 +179,7 @@ class Dataset(Sequence[dict[str, Any]]):
             try:
                 arrays = {
                     name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)
-                    for name in ("audio", "mel", *FRAME_ARRAYS)
+                    for name in self.layout.names()
                 }
             except (OSError, ValueError) as err:
                 raise StoreError(f"shard {folder} is missing or damaged: {err}") from None
@@ -134,12 +195,12 @@ class Dataset(Sequence[dict[str, Any]]):
         sh = self._shard(e["shard"])
         a0, a1 = e["audio"]
         f0, f1 = e["frames"]
-        out: dict[str, npt.NDArray[Any]] = {"audio": sh["audio"][a0:a1]}
-        for name in ("f0", "uv", "coarse_f0", "mel", "volume"):
-            out[name] = sh[name][f0:f1]
+        out: dict[str, npt.NDArray[Any]] = {}
+        for name, _dtype, level, _width in self.layout.arrays:
+            out[name] = sh[name][a0:a1] if level == "sample" else sh[name][f0:f1]
         return out
 
-    def record(self, item_id: str) -> dict[str, Any]:
+    def record(self, item_id: str) -> Record:
         """The manifest record of any record id (items, errors, dropped pieces)."""
         return self._records[item_id]
 
@@ -157,6 +218,8 @@ class Dataset(Sequence[dict[str, Any]]):
                 raise IndexError(f"item {i} out of range for a dataset of {n} items")
             item_id = self.ids[i]
         elif isinstance(key, str):
+            if self._members is not None and key not in self._members:
+                raise KeyError(f"item {key!r} is not in the {self.subset} view of {self.root}")
             item_id = key
         else:
             raise TypeError(f"index the dataset with an int or an item id, not {type(key).__name__}")
@@ -169,11 +232,12 @@ class Dataset(Sequence[dict[str, Any]]):
             yield self[item_id]
 
     def __contains__(self, item_id: object) -> bool:
-        return item_id in self._index
+        return item_id in self._index if self._members is None else item_id in self._members
 
     def __repr__(self) -> str:
+        subset = f" subset={self.subset}" if self.subset else ""
         return (
-            f"<svcprep.Dataset {str(self.root)!r} version={self.version} items={len(self)} "
+            f"<svcprep.Dataset {str(self.root)!r} version={self.version}{subset} items={len(self)} "
             f"sample_rate={self.sample_rate} hop_length={self.hop_length}>"
         )
 

@@ -11,6 +11,8 @@ Layout of ``shards/<shard-id>/``::
     index.json     {"format": "svcprep-shard", "format_version": 1,
                     "items": [{"id": ..., "audio": [start, stop], "frames": [start, stop]}, ...]}
 
+The arrays are those the stage registry declares as stored
+(:func:`svcprep.stages.shard_layout`); ``index.json`` lists them under ``arrays``.
 Item ``k``'s audio is ``audio[start:stop]`` and its frame arrays are rows
 ``frames[0]:frames[1]`` of every frame array. Every file loads with
 ``np.load(path, mmap_mode="r", allow_pickle=False)``: nothing in a shard can run code.
@@ -25,7 +27,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,15 +35,12 @@ import numpy.typing as npt
 from svcprep.store.atomic import atomic_dir
 from svcprep.store.keys import canonical_json, digest_bytes
 
-__all__ = ["FRAME_ARRAYS", "SHARD_FORMAT_VERSION", "ShardItem", "plan_shards", "write_shard"]
+if TYPE_CHECKING:
+    from svcprep.stages import ShardLayout
 
-SHARD_FORMAT_VERSION = 1
-FRAME_ARRAYS: dict[str, Any] = {
-    "f0": np.float32,
-    "uv": np.uint8,
-    "coarse_f0": np.uint8,
-    "volume": np.float32,
-}
+__all__ = ["SHARD_FORMAT_VERSION", "ShardItem", "plan_shards", "write_shard"]
+
+SHARD_FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -54,12 +53,18 @@ class ShardItem:
     n_frames: int
     load: Callable[[], Mapping[str, npt.NDArray[Any]]]
 
-    def nbytes(self, n_mels: int) -> int:
+    def nbytes(self, layout: ShardLayout) -> int:
         """Bytes the item takes in a shard."""
-        return 4 * self.n_samples + self.n_frames * (4 * n_mels + 4 + 1 + 1 + 4)
+        total = 0
+        for _name, dtype, level, width in layout.arrays:
+            rows = self.n_samples if level == "sample" else self.n_frames
+            total += rows * max(width, 1) * np.dtype(dtype).itemsize
+        return total
 
 
-def plan_shards(items: Sequence[ShardItem], *, n_mels: int, shard_size_bytes: int) -> list[list[ShardItem]]:
+def plan_shards(
+    items: Sequence[ShardItem], *, layout: ShardLayout, shard_size_bytes: int
+) -> list[list[ShardItem]]:
     """Group items (in the given order) into shards of about ``shard_size_bytes``.
 
     Boundaries are content-defined: a shard ends after an item whose key hash falls in
@@ -71,7 +76,7 @@ def plan_shards(items: Sequence[ShardItem], *, n_mels: int, shard_size_bytes: in
     """
     if not items:
         return []
-    mean = sum(it.nbytes(n_mels) for it in items) / len(items)
+    mean = sum(it.nbytes(layout) for it in items) / len(items)
     per_shard = max(1.0, shard_size_bytes / max(mean, 1.0))
     k = 1 << max(0, round(math.log2(per_shard)))
     groups: list[list[ShardItem]] = []
@@ -79,7 +84,7 @@ def plan_shards(items: Sequence[ShardItem], *, n_mels: int, shard_size_bytes: in
     size = 0
     for it in items:
         cur.append(it)
-        size += it.nbytes(n_mels)
+        size += it.nbytes(layout)
         if int(it.key[:8], 16) % k == 0 or size >= 2 * shard_size_bytes:
             groups.append(cur)
             cur, size = [], 0
@@ -88,14 +93,18 @@ def plan_shards(items: Sequence[ShardItem], *, n_mels: int, shard_size_bytes: in
     return groups
 
 
-def shard_id(items: Sequence[ShardItem], *, n_mels: int) -> str:
+def shard_id(items: Sequence[ShardItem], *, layout: ShardLayout) -> str:
     """Content name of a shard."""
-    payload = {"v": SHARD_FORMAT_VERSION, "n_mels": n_mels, "items": [[it.id, it.key] for it in items]}
+    payload = {
+        "v": SHARD_FORMAT_VERSION,
+        "arrays": layout.to_json(),
+        "items": [[it.id, it.key] for it in items],
+    }
     return digest_bytes(canonical_json(payload))
 
 
 def write_shard(
-    root: Path, items: Sequence[ShardItem], *, n_mels: int
+    root: Path, items: Sequence[ShardItem], *, layout: ShardLayout
 ) -> tuple[str, dict[str, dict[str, Any]]]:
     """Write one shard (unless a shard with the same content exists) and return its id and item index.
 
@@ -104,7 +113,7 @@ def write_shard(
     shard_id, index
         ``index`` maps item id to ``{"shard", "audio": [start, stop], "frames": [start, stop]}``.
     """
-    sid = shard_id(items, n_mels=n_mels)
+    sid = shard_id(items, layout=layout)
     index: dict[str, dict[str, Any]] = {}
     a = f = 0
     entries = []
@@ -117,25 +126,25 @@ def write_shard(
     if (target / "index.json").is_file():
         return sid, index
     with atomic_dir(target) as tmp:
-        mm: dict[str, np.memmap[Any, Any]] = {
-            "audio": np.lib.format.open_memmap(tmp / "audio.npy", mode="w+", dtype=np.float32, shape=(a,)),
-            "mel": np.lib.format.open_memmap(tmp / "mel.npy", mode="w+", dtype=np.float32, shape=(f, n_mels)),
-        }
-        for name, dt in FRAME_ARRAYS.items():
-            mm[name] = np.lib.format.open_memmap(tmp / f"{name}.npy", mode="w+", dtype=dt, shape=(f,))
+        mm: dict[str, np.memmap[Any, Any]] = {}
+        for name, dtype, level, width in layout.arrays:
+            rows = a if level == "sample" else f
+            shape = (rows,) if width == 0 else (rows, width)
+            mm[name] = np.lib.format.open_memmap(tmp / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
         for it in items:
             arrays = it.load()
             e = index[it.id]
-            mm["audio"][e["audio"][0] : e["audio"][1]] = arrays["audio"]
-            for name in ("mel", *FRAME_ARRAYS):
-                mm[name][e["frames"][0] : e["frames"][1]] = arrays[name]
+            for name, _dtype, level, _width in layout.arrays:
+                lo, hi = e["audio"] if level == "sample" else e["frames"]
+                mm[name][lo:hi] = arrays[name]
         for m in mm.values():
             m.flush()
         del mm
         meta = {
             "format": "svcprep-shard",
             "format_version": SHARD_FORMAT_VERSION,
-            "n_mels": n_mels,
+            "n_mels": layout.width("mel") if "mel" in layout.names() else None,
+            "arrays": layout.to_json(),
             "items": entries,
         }
         (tmp / "index.json").write_text(json.dumps(meta, ensure_ascii=True, sort_keys=True), encoding="utf-8")

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from svcprep.errors import StoreError
+from svcprep.records import Record, records_from_jsonl, records_to_jsonl
 from svcprep.store.atomic import atomic_write_text
 
 __all__ = [
@@ -83,22 +85,22 @@ def read_version(out: Path, vid: str | None = None) -> dict[str, Any]:
     return data
 
 
-def read_manifest(out: Path, vid: str) -> list[dict[str, Any]]:
-    """The manifest records of version ``vid``."""
+def read_manifest(out: Path, vid: str) -> list[Record]:
+    """The manifest records of version ``vid``, typed (any manifest schema this svcprep reads)."""
     path = out / "versions" / f"{vid}.manifest.jsonl"
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise StoreError(f"cannot read manifest {path}: {err.strerror or err}") from None
-    return [json.loads(line) for line in lines if line.strip()]
+    return records_from_jsonl(text, where=str(path))
 
 
-def manifest_text(records: list[dict[str, Any]]) -> str:
+def manifest_text(records: Iterable[Record]) -> str:
     """Manifest records as JSON Lines, in the given order, byte-stable."""
-    return "".join(json.dumps(r, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n" for r in records)
+    return records_to_jsonl(records)
 
 
-def publish_version(out: Path, vid: str, record: dict[str, Any], records: list[dict[str, Any]]) -> None:
+def publish_version(out: Path, vid: str, record: dict[str, Any], records: Iterable[Record]) -> None:
     """Write a version and make it the latest (pointer replaced last)."""
     text = manifest_text(records)
     atomic_write_text(out / "versions" / f"{vid}.manifest.jsonl", text)
