@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from svcprep.quality.flags import FlagName
@@ -88,6 +89,13 @@ def sections() -> dict[str, str]:
     return {"flags": flag_table(), "records": record_table()}
 
 
+def _replacer(body: str) -> Callable[[re.Match[str]], str]:
+    def replace(m: re.Match[str]) -> str:
+        return m.group(1) + body + "\n" + m.group(2)
+
+    return replace
+
+
 def render(text: str) -> str:
     """``text`` with every generated section replaced by what this module generates now."""
     for name, body in sections().items():
@@ -96,7 +104,7 @@ def render(text: str) -> str:
         )
         if not pattern.search(text):
             raise ValueError(f"no <!-- generated:{name} --> ... <!-- /generated:{name} --> markers")
-        text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
+        text = pattern.sub(_replacer(body), text)
     return text
 
 
