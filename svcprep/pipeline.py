@@ -957,7 +957,8 @@ def _no_audio_message(raw: Path, disc: Discovery, *, shown: int = 10) -> str:
     what = f"no audio files found in {raw}"
     if not disc.skipped:
         return f"{what}: it is empty; put one sub-folder of recordings per speaker in it"
-    lines = [f"{what}; {len(disc.skipped)} files were skipped:"]
+    n = len(disc.skipped)
+    lines = [f"{what}; {n} file{'s were' if n != 1 else ' was'} skipped:"]
     lines += [f"  {sk.rel}: {sk.reason}" for sk in disc.skipped[:shown]]
     if len(disc.skipped) > shown:
         lines.append(f"  ... and {len(disc.skipped) - shown} more")

@@ -126,7 +126,11 @@ def print_summary(report: BuildReport, console: Console, *, max_rows: int = 15) 
         st.add_column("seconds", justify="right")
         st.add_column("x real time", justify="right")
         audio_s = report.source_seconds
-        for stage, secs in report.stage_seconds.items():
+        from svcprep.stages import STAGES
+
+        order = {name: k for k, name in enumerate(STAGES)}
+        rows = sorted(report.stage_seconds.items(), key=lambda kv: order.get(kv[0], len(order)))
+        for stage, secs in rows:
             rtf = f"{audio_s / secs:.1f}" if secs > 0 and audio_s > 0 else "-"
             runs = report.stage_runs.get(stage)
             st.add_row(stage, "-" if runs is None else str(runs), f"{secs:.2f}", rtf)
