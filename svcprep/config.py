@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import tomli_w
 import tomllib
@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 SCHEMA_VERSION: Literal[1] = 1
+M = TypeVar("M", bound=BaseModel)
 
 
 def _no_key(**kwargs: Any) -> Any:
@@ -423,6 +424,14 @@ def _format_validation_error(err: ValidationError, *, prefix: str = "") -> str:
         else:
             lines.append(f"{where}: {msg}")
     return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def build_section(model: type[M], data: Mapping[str, Any], section: str) -> M:
+    """Validate plain data into one config section, raising :class:`ConfigError` naming ``section.field``."""
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, prefix=f"{section}.")) from None
 
 
 def build_config(data: Mapping[str, Any] | None = None) -> BuildConfig:

@@ -13,10 +13,10 @@ from typing import Any, overload
 import numpy as np
 import numpy.typing as npt
 
-from svcprep.errors import ConfigError, StoreError
+from svcprep.errors import StoreError
 from svcprep.records import Record
 from svcprep.stages import ShardLayout, legacy_layout
-from svcprep.store.splits import Split, split_records, stored_split
+from svcprep.store.splits import Split, stored_split
 from svcprep.store.versions import read_manifest, read_version
 
 __all__ = ["ARRAY_NAMES", "Dataset", "open_dataset"]
@@ -151,26 +151,21 @@ class Dataset(Sequence[dict[str, Any]]):
             stored = stored_split(self.manifest)
             if stored is not None:
                 return stored
-        from svcprep.quality.flags import parse_flag_names
+        from svcprep.config import SplitConfig, build_section
+        from svcprep.store.splits import split_from_config
 
-        policy = dict(self._version.get("config", {}).get("split", {}))
-        if exclude_flags is not None:
-            exclude_flags = parse_flag_names(exclude_flags, what="exclude_flags", allow_all=True)
-        if include_flags is not None:
-            include_flags = parse_flag_names(include_flags, what="include_flags")
-        vips = (
-            policy.get("val_items_per_speaker", 2) if val_items_per_speaker is None else val_items_per_speaker
+        given = {
+            "val_items_per_speaker": val_items_per_speaker,
+            "val_fraction": val_fraction,
+            "seed": seed,
+            "exclude_flags": None if exclude_flags is None else list(exclude_flags),
+            "include_flags": None if include_flags is None else list(include_flags),
+        }
+        stored = self._version.get("config", {}).get("split", {})
+        policy = build_section(
+            SplitConfig, {**stored, **{k: v for k, v in given.items() if v is not None}}, "split"
         )
-        if isinstance(vips, bool) or not isinstance(vips, int) or vips < 0:
-            raise ConfigError(f"val_items_per_speaker={vips!r} must be a whole number >= 0")
-        return split_records(
-            self.manifest,
-            val_items_per_speaker=vips,
-            val_fraction=policy.get("val_fraction") if val_fraction is None else val_fraction,
-            seed=policy.get("seed", 0) if seed is None else seed,
-            exclude_flags=policy.get("exclude_flags", ["all"]) if exclude_flags is None else exclude_flags,
-            include_flags=policy.get("include_flags", []) if include_flags is None else include_flags,
-        )
+        return split_from_config(self.manifest, policy)
 
     def _shard(self, sid: str) -> dict[str, np.memmap[Any, Any]]:
         arrays = self._shards.get(sid)
