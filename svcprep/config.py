@@ -178,6 +178,12 @@ class FeaturesConfig(_Frozen):
 
     hop_length: int = Field(512, ge=16, le=8192, description="Samples per frame at load.sample_rate_hz.")
     frame_count: Literal["centered", "floor"] = "centered"
+    sample_format: Literal["float32", "pcm16"] = Field(
+        "float32",
+        description="`pcm16` rounds each item's final audio to 16-bit steps before any feature is computed, "
+        "so the dataset's audio and features are exactly those of a PCM_16 export (so-vits-svc reads "
+        "16-bit wavs).",
+    )
 
 
 class F0Config(_Frozen):
@@ -215,6 +221,12 @@ class F0Config(_Frozen):
         description="Long items are analysed in overlapping chunks of this length (changes up to 1 % of "
         "frames of items longer than a chunk, so it is part of the F0 key when not the default).",
     )
+    match: Literal["none", "rvc", "sovits"] = Field(
+        "none",
+        description="Reproduce a framework's own WORLD F0 path (StoneMask, its analysis rate and frame "
+        "fitting, no clamping): `rvc` = RVC's harvest/dio on the 16 kHz copy, `sovits` = so-vits-svc 4.1's "
+        "resized harvest/dio track. With voicing=native the F0 is the framework's own.",
+    )
     analysis_sample_rate_hz: int | None = Field(
         None,
         ge=8000,
@@ -229,6 +241,17 @@ class F0Config(_Frozen):
                 f"f0.f0_floor_hz={self.f0_floor_hz} must be below f0.f0_ceil_hz={self.f0_ceil_hz}"
             )
         rate = self.analysis_sample_rate_hz
+        if self.match != "none":
+            if self.method not in ("harvest", "dio"):
+                raise ValueError(
+                    f"f0.match={self.match!r} reproduces the framework's WORLD path: set f0.method to "
+                    f"'harvest' or 'dio' (not {self.method!r}), or f0.match='none'"
+                )
+            if rate is not None:
+                raise ValueError(
+                    f"f0.match={self.match!r} analyses at the framework's own rate: leave "
+                    "f0.analysis_sample_rate_hz unset"
+                )
         if rate is not None and self.f0_ceil_hz >= rate / 4:
             raise ValueError(
                 f"f0.analysis_sample_rate_hz={rate} is too low for f0.f0_ceil_hz={self.f0_ceil_hz}: "
@@ -361,6 +384,17 @@ class BuildConfig(_Frozen):
             raise ValueError(
                 f"features.hop_length={self.features.hop_length} exceeds mel.n_fft={self.mel.n_fft}: "
                 "frames would skip samples; raise n_fft or lower hop_length"
+            )
+        hop = self.features.hop_length
+        if self.f0.match == "rvc" and hop * 100 != sr:
+            raise ValueError(
+                f"f0.match='rvc' needs RVC's 10 ms F0 grid: features.hop_length={hop} at {sr} Hz is "
+                f"{1000 * hop / sr:.3g} ms; set features.hop_length={sr // 100} (or use an rvc-* preset)"
+            )
+        if self.f0.match == "sovits" and self.features.frame_count != "floor":
+            raise ValueError(
+                "f0.match='sovits' resizes the track onto so-vits-svc's len // hop frames: set "
+                "features.frame_count='floor' (or use a sovits-* preset)"
             )
         q = self.quality
         lo = self.slice.min_segment_s if q.min_duration_s is None else q.min_duration_s

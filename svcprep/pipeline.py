@@ -51,6 +51,7 @@ from svcprep.stages import (
     run_denoise,
     run_loudness,
     run_quality,
+    run_quantize,
     shard_layout,
     validate_item,
     variants,
@@ -307,10 +308,12 @@ class ItemKeys:
     features: dict[str, str]  # feature stage name -> key
     record: str
     quality: str | None  # only originals: variants share their source's recording
+    unquantized: str = ""  # the audio before the quantize stage ("" = it is off)
 
     def all(self) -> list[str]:
         """Every key the item's data lives under (the quality key included)."""
         keys = [self.audio, *self.features.values(), self.record]
+        keys += [self.unquantized] if self.unquantized else []
         return keys + ([self.quality] if self.quality else [])
 
 
@@ -321,13 +324,14 @@ def item_keys(plan: ItemPlan, cfg: BuildConfig) -> tuple[str, str, list[tuple[Va
     dk = key_for(cfg, "denoise", lk) if STAGES["denoise"].enabled(cfg) else lk
     out: list[tuple[Variant | None, ItemKeys]] = []
     for v in [None, *variants(cfg)]:
-        ak = dk if v is None else key_for(cfg, "augment", dk, {"variant": v.describe()})
+        pre = dk if v is None else key_for(cfg, "augment", dk, {"variant": v.describe()})
+        ak = key_for(cfg, "quantize", pre) if STAGES["quantize"].enabled(cfg) else pre
         feats = {st.name: st.key(cfg, ak) for st in FEATURE_STAGES}
         rk = key_for(cfg, "validate", digest_bytes(canonical_json([ak, *feats.values()])))
         qk = (
             None if v is not None else key_for(cfg, "quality", digest_bytes(canonical_json([k, feats["f0"]])))
         )
-        out.append((v, ItemKeys(ak, feats, rk, qk)))
+        out.append((v, ItemKeys(ak, feats, rk, qk, pre if ak != pre else "")))
     return lk, dk, out
 
 
@@ -386,8 +390,16 @@ class _ItemRun:
             return self.leveled()
         return self._cached_audio(self.dk, "denoise", lambda: run_denoise(self.leveled(), self.cfg))
 
-    def audio(self, variant: Variant | None, key: str) -> npt.NDArray[np.float32]:
+    def audio(self, variant: Variant | None, keys: ItemKeys) -> npt.NDArray[np.float32]:
         """The audio an item's features are computed on (its variant, when it is one)."""
+        if keys.unquantized:
+            pre = keys.unquantized
+            return self._cached_audio(
+                keys.audio, "quantize", lambda: run_quantize(self._augmented(variant, pre))
+            )
+        return self._augmented(variant, keys.audio)
+
+    def _augmented(self, variant: Variant | None, key: str) -> npt.NDArray[np.float32]:
         if variant is None:
             return self.clean()
         return self._cached_audio(key, "augment", lambda: run_augment(self.clean(), variant, self.cfg))
@@ -413,7 +425,7 @@ class _ItemRun:
 
     def features(self, variant: Variant | None, keys: ItemKeys) -> dict[str, npt.NDArray[Any]]:
         """Every feature stage's arrays of one item, on the item's grid."""
-        y = self.audio(variant, keys.audio)
+        y = self.audio(variant, keys)
         n = item_frames(y.size, self.cfg)
         out: dict[str, npt.NDArray[Any]] = {}
         for st in FEATURE_STAGES:
@@ -428,7 +440,7 @@ class _ItemRun:
         if obj is not None:
             return obj.meta
         y = self.segment()
-        f0 = self.feature(STAGES["f0"], keys.features["f0"], lambda: self.audio(None, keys.audio))
+        f0 = self.feature(STAGES["f0"], keys.features["f0"], lambda: self.audio(None, keys))
         metrics, extra = self._compute("quality", lambda: run_quality(y, f0, self.cfg))
         meta = {"metrics": metrics, **extra}
         self.store.put(keys.quality, {}, meta)
@@ -441,7 +453,7 @@ class _ItemRun:
             return obj.meta
         cfg = self.cfg
         try:
-            y = self.audio(variant, keys.audio)
+            y = self.audio(variant, keys)
             feats = self.features(variant, keys)
             flags, error = self._compute("validate", lambda: validate_item(y, feats, cfg))
             meta: dict[str, Any] = {

@@ -45,6 +45,8 @@ class Preset:
         Copy it before changing it: :func:`get_preset` returns a fresh deep copy.
     notes
         Where svcprep's processing differs from the framework's own.
+    f0_choice
+        One sentence: which F0 the preset gives and why (``svcprep presets`` prints it).
     """
 
     name: str
@@ -52,6 +54,7 @@ class Preset:
     framework: str
     config: dict[str, Any] = field(repr=False)
     notes: str = ""
+    f0_choice: str = ""
 
 
 _HALF_HOP = (
@@ -64,8 +67,25 @@ _RESAMPLER = (
     "resampled inputs differ at the 1e-4 level near Nyquist. "
 )
 _F0 = (
-    "F0: svcprep's extractors (harvest/dio/pyin/praat, default harvest) replace the framework's "
-    "(RMVPE/crepe/FCPE need model weights svcprep cannot ship); voicing and range follow the preset. "
+    "F0: svcprep's harvest with its refined voicing (periodicity and energy decide which frames are "
+    "voiced; WORLD's own decision voices a third of the unvoiced frames of real singing); the range "
+    "follows the preset. "
+)
+_F0_MATCH = (
+    "F0: the framework's own harvest path (f0.match={match}, voicing native): {how}; on voiced frames it "
+    "equals what the framework's preprocessing computes from the exported wav, and voicing agrees. This "
+    "is the default because the model is later driven by that same extractor at inference, so training "
+    "on its values (octave slips and voiced breaths included) matches what it will see; set "
+    "f0.voicing=refined for svcprep's cleaner voicing on the same values, f0.match=none for svcprep's "
+    "harvest. "
+)
+_F0_RVC = _F0_MATCH.format(
+    match="rvc", how="harvest + StoneMask at 16 kHz with 10 ms frames on the 1_16k_wavs copy, unclamped"
+)
+_F0_SOVITS = _F0_MATCH.format(
+    match="sovits",
+    how="harvest + StoneMask at 44.1 kHz, hop 512, on the 16-bit samples, linearly resized onto len//512 "
+    "frames and interpolated over unvoiced frames",
 )
 
 
@@ -91,8 +111,11 @@ def _sovits(mel: dict[str, Any]) -> dict[str, Any]:
     return {
         "load": {"sample_rate_hz": 44100},
         "slice": {"min_segment_s": 2.0, "max_segment_s": 15.0},
-        "features": {"hop_length": 512, "frame_count": "floor"},
+        "features": {"hop_length": 512, "frame_count": "floor", "sample_format": "pcm16"},
         "f0": {
+            "method": "harvest",
+            "match": "sovits",
+            "voicing": "native",
             "f0_floor_hz": 50.0,
             "f0_ceil_hz": 1100.0,
             "unvoiced": "interpolate_hz",
@@ -112,6 +135,9 @@ def _rvc(sample_rate_hz: int, n_fft: int, n_mels: int) -> dict[str, Any]:
         "denoise": {"highpass_hz": 48.0, "highpass_order": 5},
         "features": {"hop_length": hop, "frame_count": "floor"},
         "f0": {
+            "method": "harvest",
+            "match": "rvc",
+            "voicing": "native",
             "f0_floor_hz": 50.0,
             "f0_ceil_hz": 1100.0,
             "unvoiced": "zero",
@@ -136,6 +162,23 @@ def _rvc(sample_rate_hz: int, n_fft: int, n_mels: int) -> dict[str, Any]:
     }
 
 
+_WHY_SOVITS = (
+    "so-vits' own harvest (exact, native voicing): the model is driven by that extractor at inference, "
+    "so it should train on the same values"
+)
+_WHY_RVC = (
+    "RVC's own harvest on the 16 kHz copy (exact, native voicing): RVC infers with its own extractor, so "
+    "training matches it"
+)
+_WHY_DDSP = (
+    "svcprep's harvest with refined voicing: DDSP-SVC trains on these files as written and its users "
+    "infer with RMVPE/FCPE, whose voicing the refined decision is much closer to than raw harvest's"
+)
+_WHY_BINARIZER = (
+    "svcprep's harvest with refined voicing, for the quality manifest and the sidecars only: {fw}'s "
+    "binariser recomputes F0 from the wavs"
+)
+
 _RVC_NOTES = (
     "RVC v2 at {sr} Hz: ground truth at the model rate, F0 on RVC's 10 ms grid (16 kHz hop 160 = "
     "{hop} samples here, len//hop frames), unvoiced F0 left at 0 and coarse F0 on RVC's 1..255 mel "
@@ -154,6 +197,7 @@ PRESETS: dict[str, Preset] = {
             name="sovits-4.1",
             description="so-vits-svc 4.1 (VITS mel, 44.1 kHz, hop 512)",
             framework="sovits",
+            f0_choice=_WHY_SOVITS,
             config=_sovits(
                 {
                     "n_fft": 2048,
@@ -178,15 +222,17 @@ PRESETS: dict[str, Preset] = {
                 "computes its .spec.pt itself from the wav, so the mel is for inspection. "
                 + _HALF_HOP
                 + _RESAMPLER
-                + _F0
-                + "so-vits reads its wavs as int16: the export writes PCM_16, so samples are quantised "
-                "exactly as the framework's resample.py does."
+                + _F0_SOVITS
+                + "so-vits reads its wavs as int16: the build rounds each item to 16-bit steps "
+                "(features.sample_format=pcm16) before any feature, so the exported PCM_16 wav holds "
+                "exactly the samples every feature was computed from."
             ),
         ),
         Preset(
             name="sovits-4.1-diffusion",
             description="so-vits-svc 4.1 with shallow diffusion (NSF-HiFiGAN mel, 128 bins)",
             framework="sovits",
+            f0_choice=_WHY_SOVITS,
             config=_sovits(_nsf_mel(padding="nsf_hifigan", magnitude_eps=1e-9)),
             notes=(
                 "so-vits-svc 4.1 shallow diffusion: as sovits-4.1, and the mel is the NSF-HiFiGAN one "
@@ -194,38 +240,50 @@ PRESETS: dict[str, Preset] = {
                 "(win-hop)//2, right pad max((win-hop+1)//2, win-len-left), zeros when too short to "
                 "reflect, sqrt(+1e-9), ln clamp 1e-5) saved as <name>.wav.mel.npy [T,128]. The mel has "
                 "max(len//512, 1) frames; clips shorter than one hop are fitted to the len//512 grid. "
-                "The random-keyshift aug_mel/aug_vol files are not produced. " + _HALF_HOP + _RESAMPLER + _F0
+                "The export writes the random-keyshift .aug_mel.npy/.aug_vol.npy files the way so-vits' "
+                "preprocess does (keyshift U(-5,5), volume gain 10^U(-1,min(1,log10(1/peak)))), seeded "
+                "per item. " + _HALF_HOP + _RESAMPLER + _F0_SOVITS
             ),
         ),
         Preset(
             name="rvc-v2-32k",
             description="RVC v2, 32 kHz model (F0 on a 10 ms grid)",
             framework="rvc",
+            f0_choice=_WHY_RVC,
             config=_rvc(32000, 1024, 80),
-            notes=_RVC_NOTES.format(sr=32000, hop=320, n_fft=1024, n_mels=80) + _HALF_HOP + _RESAMPLER + _F0,
+            notes=_RVC_NOTES.format(sr=32000, hop=320, n_fft=1024, n_mels=80)
+            + _HALF_HOP
+            + _RESAMPLER
+            + _F0_RVC,
         ),
         Preset(
             name="rvc-v2-40k",
             description="RVC v2, 40 kHz model (v1 config; 125 mel bins)",
             framework="rvc",
+            f0_choice=_WHY_RVC,
             config=_rvc(40000, 2048, 125),
             notes=_RVC_NOTES.format(sr=40000, hop=400, n_fft=2048, n_mels=125)
             + "RVC has no v2 40k config: it trains 40 kHz v2 models with configs/v1/40k.json (125 bins). "
             + _HALF_HOP
             + _RESAMPLER
-            + _F0,
+            + _F0_RVC,
         ),
         Preset(
             name="rvc-v2-48k",
             description="RVC v2, 48 kHz model (F0 on a 10 ms grid)",
             framework="rvc",
+            f0_choice=_WHY_RVC,
             config=_rvc(48000, 2048, 128),
-            notes=_RVC_NOTES.format(sr=48000, hop=480, n_fft=2048, n_mels=128) + _HALF_HOP + _RESAMPLER + _F0,
+            notes=_RVC_NOTES.format(sr=48000, hop=480, n_fft=2048, n_mels=128)
+            + _HALF_HOP
+            + _RESAMPLER
+            + _F0_RVC,
         ),
         Preset(
             name="ddsp-svc-6",
             description="DDSP-SVC 6.x (44.1 kHz, hop 512, len//512+1 frames)",
             framework="ddsp",
+            f0_choice=_WHY_DDSP,
             config={
                 "load": {"sample_rate_hz": 44100},
                 "slice": {"min_segment_s": 2.1, "max_segment_s": 15.0},
@@ -255,6 +313,7 @@ PRESETS: dict[str, Preset] = {
             name="diff-svc",
             description="Diff-SVC with the 44.1 kHz NSF-HiFiGAN vocoder (log10 mel)",
             framework="diff-svc",
+            f0_choice=_WHY_BINARIZER.format(fw="Diff-SVC"),
             config={
                 "load": {"sample_rate_hz": 44100},
                 "slice": {"min_segment_s": 2.0, "max_segment_s": 15.0},
@@ -284,6 +343,7 @@ PRESETS: dict[str, Preset] = {
             name="diffsinger",
             description="DiffSinger acoustic model (44.1 kHz, NSF-HiFiGAN mel without epsilon)",
             framework="diffsinger",
+            f0_choice=_WHY_BINARIZER.format(fw="DiffSinger"),
             config={
                 "load": {"sample_rate_hz": 44100},
                 "slice": {"min_segment_s": 2.0, "max_segment_s": 15.0},
@@ -336,7 +396,7 @@ def get_preset(name: str) -> Preset:
         raise ConfigError(
             f"unknown preset {name!r}: use one of {known} (`svcprep presets` lists them)"
         ) from None
-    return Preset(p.name, p.description, p.framework, copy.deepcopy(p.config), p.notes)
+    return Preset(p.name, p.description, p.framework, copy.deepcopy(p.config), p.notes, p.f0_choice)
 
 
 def _mel_summary(mel: dict[str, Any]) -> str:
@@ -359,7 +419,8 @@ def preset_table() -> list[dict[str, Any]]:
     -------
     list of dict
         Keys ``name``, ``framework``, ``description``, ``sample_rate_hz``, ``hop_length``,
-        ``frame_period_ms``, ``frame_count``, ``f0_range_hz``, ``f0_unvoiced``, ``mel``.
+        ``frame_period_ms``, ``frame_count``, ``f0_range_hz``, ``f0_mode`` (extractor, voicing
+        and the framework it reproduces), ``f0_unvoiced``, ``mel``.
     """
     from svcprep.config import load_config
 
@@ -379,6 +440,11 @@ def preset_table() -> list[dict[str, Any]]:
                 "frame_period_ms": round(1000.0 * hop / sr, 3),
                 "frame_count": cfg.features.frame_count,
                 "f0_range_hz": f"{cfg.f0.f0_floor_hz:g}-{cfg.f0.f0_ceil_hz:g}",
+                "f0_choice": p.f0_choice,
+                "f0_mode": (
+                    f"{cfg.f0.method}, {cfg.f0.voicing} voicing"
+                    + (f", as {cfg.f0.match}" if cfg.f0.match != "none" else "")
+                ),
                 "f0_unvoiced": cfg.f0.unvoiced,
                 "mel": _mel_summary(cfg.mel.model_dump()),
             }

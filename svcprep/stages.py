@@ -47,6 +47,7 @@ __all__ = [
     "run_f0",
     "run_loudness",
     "run_mel",
+    "run_quantize",
     "run_volume",
     "shard_layout",
     "stage_config",
@@ -333,6 +334,17 @@ def run_augment(y: FloatArray, variant: Variant, cfg: BuildConfig) -> FloatArray
     return np.asarray(out, dtype=np.float32)
 
 
+def run_quantize(y: FloatArray) -> FloatArray:
+    """Round audio to the 16-bit grid (``features.sample_format = "pcm16"``).
+
+    The result holds exactly the values a PCM_16 WAV of it holds when read back as
+    float (``k / 32768``), so features computed on it are the features of the exported
+    file. Samples beyond full scale saturate as a PCM_16 writer does.
+    """
+    q = np.clip(np.round(np.asarray(y, dtype=np.float64) * 32768.0), -32768.0, 32767.0)
+    return (q / 32768.0).astype(np.float32)
+
+
 # --- feature stages --------------------------------------------------------------------
 
 
@@ -346,20 +358,35 @@ def run_f0(y: FloatArray, cfg: BuildConfig, n_frames: int | None = None) -> dict
 
     fc = cfg.f0
     n = item_frames(y.size, cfg) if n_frames is None else n_frames
-    track = f0mod.extract_f0(
-        y,
-        sample_rate_hz=cfg.load.sample_rate_hz,
-        hop_length=cfg.features.hop_length,
-        n_frames=n,
-        method=fc.method,
-        f0_floor_hz=fc.f0_floor_hz,
-        f0_ceil_hz=fc.f0_ceil_hz,
-        voicing=fc.voicing,
-        voicing_threshold=fc.voicing_threshold,
-        voicing_min_db=fc.voicing_min_db,
-        chunk_s=fc.chunk_s,
-        analysis_rate_hz=fc.analysis_sample_rate_hz,
-    )
+    if fc.match != "none":
+        track = f0mod.extract_f0_as(
+            y,
+            match=fc.match,
+            sample_rate_hz=cfg.load.sample_rate_hz,
+            hop_length=cfg.features.hop_length,
+            n_frames=n,
+            method="dio" if fc.method == "dio" else "harvest",
+            f0_floor_hz=fc.f0_floor_hz,
+            f0_ceil_hz=fc.f0_ceil_hz,
+            voicing=fc.voicing,
+            voicing_threshold=fc.voicing_threshold,
+            voicing_min_db=fc.voicing_min_db,
+        )
+    else:
+        track = f0mod.extract_f0(
+            y,
+            sample_rate_hz=cfg.load.sample_rate_hz,
+            hop_length=cfg.features.hop_length,
+            n_frames=n,
+            method=fc.method,
+            f0_floor_hz=fc.f0_floor_hz,
+            f0_ceil_hz=fc.f0_ceil_hz,
+            voicing=fc.voicing,
+            voicing_threshold=fc.voicing_threshold,
+            voicing_min_db=fc.voicing_min_db,
+            chunk_s=fc.chunk_s,
+            analysis_rate_hz=fc.analysis_sample_rate_hz,
+        )
     voiced = np.asarray(track.voiced, dtype=bool)
     raw = np.where(voiced, track.f0_hz, 0.0).astype(np.float32)
     return {
@@ -484,12 +511,21 @@ STAGES: dict[str, Stage] = {
             enabled=lambda cfg: bool(variants(cfg)),
         ),
         Stage(
+            "quantize",
+            1,
+            "item",
+            fields=("features.sample_format",),
+            upstream=("augment",),
+            arrays=(ArraySpec("audio", "float32", "sample"),),
+            enabled=lambda cfg: cfg.features.sample_format == "pcm16",
+        ),
+        Stage(
             "f0",
             1,
             "item",
             section="f0",
             fields=GRID_FIELDS,
-            upstream=("augment",),
+            upstream=("quantize",),
             arrays=(
                 ArraySpec("f0", "float32", "frame"),
                 ArraySpec("uv", "uint8", "frame"),
@@ -500,7 +536,7 @@ STAGES: dict[str, Stage] = {
             libraries=("numpy", "scipy", "pyworld", "librosa", "soxr"),
             extra_libraries=lambda cfg: ("numba",) if cfg.f0.method == "pyin" else (),
             grid="centered",
-            omit_defaults=("analysis_sample_rate_hz", "chunk_s"),
+            omit_defaults=("analysis_sample_rate_hz", "chunk_s", "match"),
             key_extra=_f0_key_extra,
             compute=lambda y, cfg, n: run_f0(y, cfg, n),
             finish=_finish_f0,
@@ -511,7 +547,7 @@ STAGES: dict[str, Stage] = {
             "item",
             section="mel",
             fields=GRID_FIELDS,
-            upstream=("augment",),
+            upstream=("quantize",),
             arrays=(ArraySpec("mel", "float32", "frame", columns="mel.n_mels"),),
             libraries=("numpy", "scipy"),
             compute=lambda y, cfg, n: {"mel": run_mel(y, cfg, n)},
@@ -522,7 +558,7 @@ STAGES: dict[str, Stage] = {
             "item",
             section="volume",
             fields=GRID_FIELDS,
-            upstream=("augment",),
+            upstream=("quantize",),
             arrays=(ArraySpec("volume", "float32", "frame"),),
             grid="centered",
             compute=lambda y, cfg, n: {"volume": run_volume(y, cfg, n)},
@@ -533,7 +569,7 @@ STAGES: dict[str, Stage] = {
             "item",
             section="validate",
             fields=(*GRID_FIELDS, *_F0_LIMITS),
-            upstream=("augment", "f0", "mel", "volume"),
+            upstream=("quantize", "f0", "mel", "volume"),
         ),
         Stage(
             "quality",

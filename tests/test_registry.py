@@ -29,6 +29,7 @@ from svcprep.stages import (
     run_loudness,
     run_mel,
     run_quality,
+    run_quantize,
     run_volume,
     shard_layout,
     validate_item,
@@ -135,6 +136,8 @@ def _stage_runs(name: str, tmp_path: Path) -> list[tuple[BuildConfig, Callable[[
             runs.append((c, lambda c=c: run_augment(y, Variant("pitch", 2.0), c)))
             runs.append((c, lambda c=c: run_augment(y, Variant("stretch", 1.1), c)))
         return runs
+    if name == "quantize":
+        return [(_cfg("features.sample_format=pcm16"), lambda: run_quantize(y))]
     if name == "f0":
         cfgs = [_cfg(f"f0.method={m}") for m in ("harvest", "dio", "pyin")]
         cfgs.append(_cfg("f0.method=dio", "f0.analysis_sample_rate_hz=16000"))

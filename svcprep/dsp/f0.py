@@ -14,6 +14,13 @@ Voicing
     about a third of the truly unvoiced frames of real singing voiced; the refined
     decision removes most of those while keeping the voiced ones.
 
+Framework conventions
+    :func:`extract_f0_as` reproduces a framework's own WORLD path instead (the ``f0.match``
+    setting): RVC's (Harvest or DIO with StoneMask on the 16 kHz copy, 10 ms frames) and
+    so-vits-svc 4.1's (Harvest or DIO with StoneMask at the dataset rate, the track
+    linearly resized onto ``len // hop`` frames). No normalising, chunking or clamping:
+    the values are the framework's to within floating-point rounding.
+
 Long inputs
     Inputs longer than ``chunk_s`` are analysed in overlapping chunks whose
     boundaries fall on the frame grid; every frame is taken from the chunk in which
@@ -38,6 +45,7 @@ from svcprep.dsp.frames import fit_frames
 from svcprep.errors import ConfigError, NonFiniteAudioError
 
 __all__ = [
+    "F0Match",
     "F0Method",
     "F0Track",
     "UnvoicedFill",
@@ -45,14 +53,21 @@ __all__ = [
     "coarse_f0",
     "compare_f0",
     "extract_f0",
+    "extract_f0_as",
     "fill_unvoiced",
     "read_f0_csv",
     "refine_voicing",
+    "resize_track",
 ]
 
 F0Method = Literal["harvest", "dio", "pyin", "praat"]
 VoicingMode = Literal["refined", "native"]
 UnvoicedFill = Literal["interpolate_hz", "interpolate_log", "zero"]
+F0Match = Literal["rvc", "sovits"]
+
+#: RVC's F0 analysis: 16 kHz audio, 160-sample (10 ms) hop.
+RVC_F0_RATE_HZ = 16000
+RVC_F0_HOP = 160
 
 _METHODS: tuple[str, ...] = ("harvest", "dio", "pyin", "praat")
 _VOICINGS: tuple[str, ...] = ("refined", "native")
@@ -609,6 +624,139 @@ def extract_f0(
     return F0Track(
         f0_hz=cand.astype(np.float32),
         voiced=native_voiced.copy() if voicing == "native" else voiced,
+        periodicity=per.astype(np.float32),
+    )
+
+
+def resize_track(f0_hz: npt.ArrayLike, n_frames: int) -> npt.NDArray[np.float64]:
+    """Linearly resize an F0 track to ``n_frames`` frames the way so-vits-svc 4.1 does.
+
+    Target frame ``j`` reads the source at position ``j * len / n_frames``; frames whose
+    interpolation touches an unvoiced source frame (F0 under 0.001 Hz) are unvoiced (0).
+    """
+    src = np.array(f0_hz, dtype=np.float64)
+    if n_frames <= 0:
+        return np.zeros(0)
+    if src.size == 0:
+        return np.zeros(n_frames)
+    src[src < 0.001] = np.nan
+    pos = np.arange(0, src.size * n_frames, src.size, dtype=np.float64)[:n_frames] / n_frames
+    return np.nan_to_num(np.interp(pos, np.arange(src.size, dtype=np.float64), src))
+
+
+def extract_f0_as(
+    y: npt.ArrayLike,
+    *,
+    match: F0Match,
+    sample_rate_hz: int,
+    hop_length: int,
+    n_frames: int,
+    method: Literal["harvest", "dio"] = "harvest",
+    f0_floor_hz: float = 50.0,
+    f0_ceil_hz: float = 1100.0,
+    voicing: VoicingMode = "native",
+    voicing_threshold: float = 0.5,
+    voicing_min_db: float = -50.0,
+) -> F0Track:
+    """Extract F0 exactly as a framework's own preprocessing does (its WORLD path).
+
+    Parameters
+    ----------
+    y
+        Mono 1-D audio at ``sample_rate_hz``: the samples the framework reads (for
+        so-vits-svc, the 16-bit-rounded audio of its wavs).
+    match
+        ``"rvc"``: RVC's ``extract_f0_print.py``: the audio resampled to 16 kHz (the
+        ``1_16k_wavs`` copy an export writes, with :func:`svcprep.dsp.resample.resample`),
+        ``harvest``/``dio`` at 16 kHz with a 10 ms frame period, then StoneMask. The
+        grid must be 10 ms (``hop_length * 100 == sample_rate_hz``). ``"sovits"``:
+        so-vits-svc 4.1's ``HarvestF0Predictor``/``DioF0Predictor``: ``harvest``/``dio``
+        at the input rate with a ``hop_length`` frame period, StoneMask, then
+        :func:`resize_track` onto ``len(y) // hop_length`` frames.
+    sample_rate_hz, hop_length
+        The grid (frame ``i`` at ``i * hop_length / sample_rate_hz`` s).
+    n_frames
+        Frames to return (within 3 of ``len(y) // hop_length + 1``); the framework's own
+        track is cut or padded with unvoiced frames to it.
+    method
+        ``"harvest"`` or ``"dio"``.
+    f0_floor_hz, f0_ceil_hz
+        The extractor's search range (both frameworks use 50-1100 Hz). Values are not
+        clamped afterwards: StoneMask may move a frame slightly outside.
+    voicing
+        ``"native"`` (the framework's: a frame is voiced where its F0 is above 0) or
+        ``"refined"`` (svcprep's periodicity decision on the framework's candidates).
+    voicing_threshold, voicing_min_db
+        As in :func:`extract_f0` (``"refined"`` only).
+
+    Returns
+    -------
+    F0Track
+        ``f0_hz`` (0 on unvoiced frames), ``voiced`` and ``periodicity``.
+
+    Raises
+    ------
+    ConfigError
+        An unknown ``match`` or ``method``, or a grid the framework does not use.
+    NonFiniteAudioError
+        ``y`` contains NaN or infinity.
+    """
+    if match not in ("rvc", "sovits"):
+        raise ConfigError(f"f0 match={match!r} is unknown: use 'rvc' or 'sovits'")
+    if method not in ("harvest", "dio"):
+        raise ConfigError(
+            f"f0 match={match!r} reproduces the WORLD extractors: use method 'harvest' or 'dio'"
+        )
+    _check_params(
+        sample_rate_hz=sample_rate_hz, hop_length=hop_length, n_frames=n_frames, method=method,
+        f0_floor_hz=f0_floor_hz, f0_ceil_hz=f0_ceil_hz, voicing=voicing,
+        voicing_threshold=voicing_threshold, voicing_min_db=voicing_min_db, chunk_s=30.0,
+    )  # fmt: skip
+    sr, hop, n_frames = int(sample_rate_hz), int(hop_length), int(n_frames)
+    if match == "rvc" and hop * 100 != sr:
+        raise ConfigError(
+            f"f0 match='rvc' needs RVC's 10 ms grid: hop_length={hop} at {sr} Hz is "
+            f"{1000 * hop / sr:.3g} ms (use hop_length={sr // 100})"
+        )
+    x = _as_audio(y)
+    _check_frames(n_frames, x.size, hop)
+    pyworld = import_pyworld()
+    if match == "rvc":
+        from svcprep.dsp.resample import resample
+
+        # the 16 kHz copy as the export writes it (float32 WAV), read back as RVC does
+        xa = resample(x.astype(np.float32), orig_sr_hz=sr, target_sr_hz=RVC_F0_RATE_HZ).astype(np.float64)
+        rate, period_ms = RVC_F0_RATE_HZ, 1000.0 * RVC_F0_HOP / RVC_F0_RATE_HZ
+    else:
+        xa, rate, period_ms = x, sr, 1000.0 * hop / sr
+    xa = np.ascontiguousarray(xa)
+    if xa.size < math.ceil(rate / f0_floor_hz) or not np.any(xa):
+        track = np.zeros(0)
+    else:
+        extract = pyworld.harvest if method == "harvest" else pyworld.dio
+        raw, t = extract(xa, rate, f0_floor=f0_floor_hz, f0_ceil=f0_ceil_hz, frame_period=period_ms)
+        track = np.asarray(pyworld.stonemask(xa, raw, t, rate), dtype=np.float64)
+    if match == "sovits":
+        track = resize_track(track, x.size // hop)
+    cand = np.zeros(n_frames)
+    m = min(n_frames, track.size)
+    cand[:m] = track[:m]
+    cand = np.where(np.isfinite(cand) & (cand > 0), cand, 0.0)
+    native = cand > 0
+    xn = _normalised(x)
+    if xn is None:
+        return F0Track(
+            f0_hz=cand.astype(np.float32),
+            voiced=native,
+            periodicity=np.zeros(n_frames, dtype=np.float32),
+        )
+    voiced, per = _refine(
+        xn, cand, native, sample_rate_hz=sr, hop_length=hop,
+        voicing_threshold=voicing_threshold, voicing_min_db=voicing_min_db,
+    )  # fmt: skip
+    return F0Track(
+        f0_hz=cand.astype(np.float32),
+        voiced=native.copy() if voicing == "native" else voiced,
         periodicity=per.astype(np.float32),
     )
 

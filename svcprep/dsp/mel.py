@@ -502,6 +502,7 @@ def log_mel(
     mel_scale: MelScale = "slaney",
     mel_norm: MelNorm = "slaney",
     n_frames: int | None = None,
+    keyshift_semitones: float = 0.0,
 ) -> npt.NDArray[np.float32]:
     """Log-mel spectrogram, ``log(max(mel_basis @ |STFT|, log_floor))``, as ``(frames, n_mels)``.
 
@@ -536,6 +537,13 @@ def log_mel(
         If given, the result is trimmed or edge-padded to exactly this many frames; a
         difference of more than one frame raises. When the STFT gives no frame at all the
         rows are filled with ``log(log_floor)`` (silence).
+    keyshift_semitones
+        The NSF-HiFiGAN key-shift augmentation (so-vits-svc shallow diffusion, DDSP-SVC):
+        with ``factor = 2 ** (k / 12)`` the STFT uses ``round(n_fft * factor)`` and
+        ``round(win_length * factor)`` samples at the same hop (the padding rule applied to
+        those sizes), its magnitude is cut or zero-padded to ``n_fft // 2 + 1`` bins and
+        scaled by ``win_length / round(win_length * factor)``, so content at ``f`` appears
+        at ``f * factor``. 0 (default) is the plain mel.
 
     Returns
     -------
@@ -561,6 +569,16 @@ def log_mel(
     floor = _float_arg("log_floor", log_floor, minimum=0.0, inclusive=False)
     base = _choice_arg("log_base", log_base, ("e", "10"))
     want = None if n_frames is None else _int_arg("n_frames", n_frames, minimum=0)
+    shift = float(keyshift_semitones)
+    if not math.isfinite(shift) or abs(shift) > 24:
+        raise ConfigError(f"keyshift_semitones={keyshift_semitones!r} must be a number within +-24")
+    n_bins = n_fft_i // 2 + 1
+    scale = 1.0
+    if shift:
+        factor = 2.0 ** (shift / 12.0)
+        win0 = win
+        n_fft_i, win = int(np.round(n_fft_i * factor)), int(np.round(win * factor))
+        scale = win0 / win
     left, right, mode = padding_for(
         padding, n_samples=audio.size, n_fft=n_fft_i, win_length=win, hop_length=hop, pad_mode=pad_mode
     )
@@ -576,6 +594,11 @@ def log_mel(
     out = np.empty((have, n_mels_i), dtype=np.float32)
     row = 0
     for mag in _magnitude_blocks(padded, n_fft=n_fft_i, hop_length=hop, win_length=win, magnitude_eps=eps):
+        if shift:
+            fitted = np.zeros((mag.shape[0], n_bins))
+            m = min(n_bins, mag.shape[1])
+            fitted[:, :m] = mag[:, :m] * scale
+            mag = fitted
         mel = np.asarray(basis @ mag.T).T  # (frames_in_block, n_mels)
         out[row : row + mel.shape[0]] = log(np.maximum(mel, floor, out=mel), out=mel)
         row += mel.shape[0]

@@ -11,11 +11,21 @@ encoder the user supplies; see :mod:`svcprep.export.content`).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from svcprep.errors import ConfigError
-from svcprep.export.common import ExportItem, ExportJob, ExportReport, check_dest, frames_ok, unique_names
+from svcprep.export.common import (
+    ExportItem,
+    ExportJob,
+    ExportReport,
+    check_dest,
+    frames_ok,
+    item_name,
+    safe_name,
+    unique_names,
+)
 from svcprep.export.content import Encoder, load_encoder
 
 __all__ = ["FRAMEWORKS", "ExportReport", "export_dataset", "load_encoder"]
@@ -52,6 +62,7 @@ def export_dataset(
     exclude_flags: Iterable[str] | None = None,
     val_items_per_speaker: int | None = None,
     overwrite: bool = False,
+    name: str | None = None,
 ) -> ExportReport:
     """Write the dataset built in ``out`` in ``framework``'s layout into ``dest``.
 
@@ -70,9 +81,12 @@ def export_dataset(
         ``f(audio_16k) -> (frames, dims)``. None leaves the content-feature files to the
         framework's own command (the report says which).
     include_flags
-        Quality flags that do not exclude an item (e.g. ``["channel_cancellation"]``).
+        Flags that no longer exclude an item, on top of the build's ``[split]`` policy
+        (e.g. ``["channel_cancellation"]``).
     exclude_flags
-        Flags that exclude an item; None (default) = the build's ``[split]`` policy.
+        Flags that exclude an item too, on top of the build's policy (``["all"]``: every
+        flag). None (default) = the build's policy as it is. An export never re-admits an
+        item the build's policy left out unless its flags are in ``include_flags``.
     val_items_per_speaker
         Validation items per speaker; None (default) = the build's.
 
@@ -82,6 +96,10 @@ def export_dataset(
     overwrite
         Write into a non-empty ``dest``, replacing the files the export writes; other
         files there are left alone.
+    name
+        Experiment / model name where the framework wants one (RVC's ``logs/<name>``,
+        the paths in its filelist and the printed training command); None = the
+        destination folder's name, made file-name safe.
 
     Returns
     -------
@@ -121,28 +139,71 @@ def export_dataset(
     from svcprep.store.reader import open_dataset
 
     ds = open_dataset(out, version)
-    dest_p = Path(dest)
-    check_dest(dest_p, overwrite=overwrite)
+    if exclude is not None or include:
+        exclude, include = _policy(ds.config.get("split", {}), exclude, include)
     split = ds.split(
         val_items_per_speaker=val_items_per_speaker,
         exclude_flags=exclude,
-        include_flags=include or None,
+        include_flags=include if exclude is not None else None,
     )
-    skipped: list[tuple[str, str]] = []
-    for item_id in split.excluded:
-        flags = ", ".join(ds.record(item_id).flags)
-        skipped.append((item_id, f"flagged ({flags}); include it with --include FLAG"))
+    dest_p = Path(dest)
+    experiment = safe_name(name if name is not None else dest_p.resolve().name)
+    if name is not None and experiment != name:
+        raise ConfigError(f"--name {name!r}: use only letters, digits, '_' and '-' (e.g. {experiment!r})")
+    created = check_dest(dest_p, overwrite=overwrite)
     chosen = [(i, "train") for i in split.train] + [(i, "val") for i in split.val]
-    names = unique_names(i for i, _ in chosen)
-    speakers_all = {ds.record(i).speaker for i, _ in chosen}
-    folders = unique_names(speakers_all)
-    items = []
+    names = unique_names((i for i, _ in chosen), stem=item_name)
+    folders = unique_names({ds.record(i).speaker for i, _ in chosen})
+    job = ExportJob(ds=ds, framework=framework, dest=dest_p, encoder=enc, items=[], speakers=folders)
+    job.experiment = experiment
+    for item_id in split.excluded:
+        flags = ds.record(item_id).flags
+        job.skip(
+            item_id,
+            f"flagged ({', '.join(flags)}); include it with --include FLAG",
+            counted_as=[f"flagged {f} (--include {f})" for f in flags] or ["excluded by the split"],
+        )
     for item_id, which in chosen:
         rec = ds.record(item_id)
-        arrays = {k: v for k, v in ds.arrays(item_id).items()}
-        items.append(ExportItem(item_id, rec.speaker, which, names[item_id], arrays, rec))
-    job = ExportJob(ds=ds, framework=framework, dest=dest_p, encoder=enc, items=items, speakers=folders)
-    job.skipped.extend(skipped)
-    job.keep(lambda it: frames_ok(it, ds))
-    exporters[framework](job)
+        arrays = dict(ds.arrays(item_id).items())
+        job.items.append(ExportItem(item_id, rec.speaker, which, names[item_id], arrays, rec))
+    try:
+        job.keep(lambda it: frames_ok(it, ds))
+        exporters[framework](job)
+        job.commit()
+    except BaseException:
+        job.abort()
+        if created:
+            _remove_empty_tree(dest_p)
+        raise
     return job.report()
+
+
+def _policy(
+    stored: dict[str, object], exclude: tuple[str, ...] | None, include: tuple[str, ...]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The build's ``[split]`` flags adjusted by an export's ``--exclude`` / ``--include``."""
+    from svcprep.config import SplitConfig
+
+    base = SplitConfig.model_validate(stored) if stored else SplitConfig()
+    ex = set(base.exclude_flags) | set(exclude or ())
+    inc = (set(base.include_flags) - set(exclude or ())) | set(include)
+    both = set(exclude or ()) & set(include)
+    if both:
+        raise ConfigError(
+            f"flag(s) {', '.join(sorted(both))} given to both --exclude and --include: choose one"
+        )
+    if "all" in ex:
+        return ("all",), tuple(sorted(inc))
+    return tuple(sorted(ex - inc)), tuple(sorted(inc))
+
+
+def _remove_empty_tree(path: Path) -> None:
+    """Remove ``path`` and the empty folders below it; leave anything holding a file."""
+    import os
+
+    if not path.is_dir():
+        return
+    for root, _dirs, _files in os.walk(path, topdown=False):
+        with contextlib.suppress(OSError):
+            os.rmdir(root)

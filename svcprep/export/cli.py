@@ -46,7 +46,7 @@ def add_commands(subparsers: Any) -> None:
         action="append",
         default=[],
         metavar="FLAG",
-        help="keep items with this quality flag (repeatable)",
+        help="keep items with this quality flag, on top of the build's split (repeatable)",
     )
     e.add_argument(
         "--exclude",
@@ -54,7 +54,8 @@ def add_commands(subparsers: Any) -> None:
         action="append",
         default=None,
         metavar="FLAG",
-        help="leave out only items with these flags (repeatable; default: every flag)",
+        help="also leave out items with this flag, on top of the build's split (repeatable; 'all' = every "
+        "flag)",
     )
     e.add_argument(
         "--val-items",
@@ -64,6 +65,12 @@ def add_commands(subparsers: Any) -> None:
         help="validation items per speaker (default: the split the build stored)",
     )
     e.add_argument("--overwrite", action="store_true", help="write into a non-empty destination")
+    e.add_argument(
+        "--name",
+        default=None,
+        metavar="NAME",
+        help="experiment name where the framework uses one (RVC's logs/NAME; default: DEST's folder name)",
+    )
 
 
 def _presets() -> int:
@@ -78,6 +85,7 @@ def _presets() -> int:
         ("frame_period_ms", "ms"),
         ("frame_count", "frames"),
         ("f0_range_hz", "F0 Hz"),
+        ("f0_mode", "F0"),
         ("f0_unvoiced", "unvoiced"),
         ("mel", "mel"),
     ]
@@ -85,6 +93,9 @@ def _presets() -> int:
     print("  ".join(h.ljust(w) for (_, h), w in zip(cols, widths, strict=True)).rstrip())
     for r in rows:
         print("  ".join(str(r[k]).ljust(w) for (k, _), w in zip(cols, widths, strict=True)).rstrip())
+    print("\nF0 per preset (change it with --set f0.match=... / f0.voicing=...):")
+    for r in rows:
+        print(f"  {r['name']}: {r['f0_choice']}")
     return 0
 
 
@@ -101,6 +112,7 @@ def _export(args: argparse.Namespace) -> int:
         exclude_flags=args.exclude_flags,
         val_items_per_speaker=args.val_items_per_speaker,
         overwrite=args.overwrite,
+        name=args.name,
     )
     print(report.summary())
     return 0

@@ -6,9 +6,11 @@ import hashlib
 import io
 import os
 import re
+import shutil
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -21,7 +23,7 @@ from svcprep.records import Record
 from svcprep.store.atomic import atomic_write_bytes
 from svcprep.store.reader import Dataset
 
-__all__ = ["ExportItem", "ExportJob", "ExportReport", "safe_name"]
+__all__ = ["ExportItem", "ExportJob", "ExportReport", "item_name", "safe_name", "unique_names"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class ExportReport:
         Item ids per set, as the framework's file lists hold them.
     skipped
         ``(item id, reason)`` for every item left out (flagged, too short, no voiced frame).
+    skipped_counts
+        ``(reason, items)`` per reason, most common first; a flagged item counts once
+        under each of its flags (``"flagged clipping"``).
     speakers
         Speaker name -> the id the framework uses.
     todo
@@ -60,22 +65,31 @@ class ExportReport:
     speakers: dict[str, Any]
     todo: tuple[str, ...]
     notes: tuple[str, ...] = ()
+    skipped_counts: tuple[tuple[str, int], ...] = ()
+    next_steps: tuple[str, ...] = ()
 
     def summary(self) -> str:
-        """Human-readable multi-line summary (what ``svcprep export`` prints)."""
+        """Human-readable multi-line summary (what ``svcprep export`` prints).
+
+        Left-out items are counted per reason (one line each), not listed one by one;
+        :attr:`skipped` has every id.
+        """
         lines = [
             f"exported {len(self.items)} items ({len(self.train)} train, {len(self.val)} val) of "
             f"{len(self.speakers)} speakers for {self.framework} into {self.dest}: {len(self.files)} files",
         ]
         if self.skipped:
-            lines.append(f"left out {len(self.skipped)} items:")
-            lines += [f"  {i}: {why}" for i, why in self.skipped]
+            lines.append(f"left out {len(self.skipped)} items (ids in the report's `skipped`):")
+            lines += [f"  {n:5d}  {why}" for why, n in self.skipped_counts]
         if self.todo:
             lines.append("still to produce:")
             lines += [f"  - {t}" for t in self.todo]
         if self.notes:
             lines.append("notes:")
             lines += [f"  - {n}" for n in self.notes]
+        if self.next_steps:
+            lines.append("next:")
+            lines += [f"  {c}" for c in self.next_steps]
         return "\n".join(lines)
 
 
@@ -86,16 +100,35 @@ def safe_name(text: str) -> str:
     """A file-name-safe form of an item id or speaker name: ``[A-Za-z0-9_-]`` only, no dots.
 
     ``+`` becomes ``p`` (so ``~pitch+2`` and ``~pitch-2`` stay apart), every other run of
-    unsafe characters one ``_``. Frameworks split names at the first dot (RVC), so dots go.
+    unsafe characters one ``_``. Frameworks split names at the first dot (RVC), so dots go,
+    and ``wav`` becomes ``wv``: RVC's feature step names its output
+    ``name.replace("wav", "npy")``, which would rename any name containing ``wav``.
     """
-    out = _UNSAFE.sub("_", text.replace("+", "p")).strip("_")
+    out = _UNSAFE.sub("_", text.replace("+", "p")).strip("_").replace("wav", "wv")
     return out or "item"
 
 
-def unique_names(keys: Iterable[str]) -> dict[str, str]:
-    """Map each key to :func:`safe_name`, adding a short hash where two keys would collide."""
+def item_name(item_id: str) -> str:
+    """The file name stem of an item: its id without the source's audio extension, made safe.
+
+    ``alice/lullaby.wav#001~pitch+2`` -> ``alice_lullaby_001_pitchp2``.
+    """
+    from svcprep.sources import AUDIO_EXTENSIONS
+
+    src, sep, rest = item_id.partition("#")
+    path = PurePosixPath(src)
+    if path.suffix.lower() in AUDIO_EXTENSIONS:
+        src = str(path.with_suffix(""))
+    return safe_name(f"{src}_{rest}" if sep else src)
+
+
+def unique_names(keys: Iterable[str], *, stem: Any = safe_name) -> dict[str, str]:
+    """Map each key to ``stem(key)``, adding a short hash where two keys would collide.
+
+    Names are compared case-insensitively (case-insensitive file systems).
+    """
     keys = sorted(set(keys))
-    base = {k: safe_name(k) for k in keys}
+    base = {k: stem(k) for k in keys}
     count: dict[str, int] = {}
     for v in base.values():
         count[v.lower()] = count.get(v.lower(), 0) + 1
@@ -134,26 +167,71 @@ class ExportJob:
     encoder: Encoder | None
     items: list[ExportItem]
     speakers: dict[str, str]  # speaker -> safe folder name
+    experiment: str = "svcprep"  # experiment / model name (RVC's logs/<name>)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     todo: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     speaker_ids: dict[str, Any] = field(default_factory=dict)
+    skip_reasons: Counter[str] = field(default_factory=Counter)
+    next_steps: list[str] = field(default_factory=list)
+    staging: Path | None = None
 
     # ---- writing -------------------------------------------------------------------------
+    #
+    # Every file goes to a hidden staging folder inside ``dest`` first; :meth:`commit`
+    # moves them into place once the exporter has finished, and :meth:`abort` removes the
+    # staging folder, so a failed export leaves nothing behind.
+
+    def _root(self) -> Path:
+        if self.staging is None:
+            import tempfile
+
+            try:
+                self.staging = Path(tempfile.mkdtemp(prefix=".svcprep-export-", dir=self.dest))
+            except OSError as err:
+                raise StoreError(f"cannot write into {self.dest}: {err.strerror or err}") from None
+        return self.staging
 
     def _path(self, rel: str) -> Path:
-        p = self.dest / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
+        p = self._root() / rel
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(f"cannot write {self.dest / rel}: {err.strerror or err}") from None
         return p
 
     def write_bytes(self, rel: str, data: bytes) -> None:
-        """Write a file atomically (temporary name in the same folder, then rename)."""
+        """Write a file (staged; in place once the export has finished)."""
         try:
             atomic_write_bytes(self._path(rel), data, fsync=False)
         except OSError as err:
             raise StoreError(f"cannot write {self.dest / rel}: {err.strerror or err}") from None
         self.files.append(rel)
+
+    def staged(self, rel: str) -> Path:
+        """Where a file written by this export is until :meth:`commit` (to read it back)."""
+        return self._root() / rel
+
+    def commit(self) -> None:
+        """Move every staged file into ``dest`` (replacing files of the same name)."""
+        if self.staging is None:
+            return
+        try:
+            for rel in dict.fromkeys(self.files):
+                target = self.dest / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(self.staging / rel, target)
+        except OSError as err:
+            raise StoreError(f"cannot move the export into {self.dest}: {err.strerror or err}") from None
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self.staging = None
+
+    def abort(self) -> None:
+        """Remove everything staged (after a failure)."""
+        if self.staging is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            self.staging = None
 
     def write_text(self, rel: str, text: str) -> None:
         """Write UTF-8 text atomically."""
@@ -199,9 +277,15 @@ class ExportJob:
         """The selected items, training first, in id order."""
         yield from self.items
 
-    def skip(self, item: ExportItem, reason: str) -> None:
-        """Leave an item out (it is removed from the item list by :meth:`keep`)."""
-        self.skipped.append((item.id, reason))
+    def skip(self, item: ExportItem | str, reason: str, *, counted_as: Iterable[str] | None = None) -> None:
+        """Leave an item out (it is removed from the item list by :meth:`keep`).
+
+        ``counted_as`` are the summary's reasons (default: ``reason`` itself).
+        """
+        item_id = item if isinstance(item, str) else item.id
+        self.skipped.append((item_id, reason))
+        for why in counted_as if counted_as is not None else (reason,):
+            self.skip_reasons[why] += 1
 
     def keep(self, predicate: Any) -> None:
         """Keep the items for which ``predicate(item)`` returns None; skip the others with its reason."""
@@ -245,11 +329,17 @@ class ExportJob:
             speakers=dict(self.speaker_ids),
             todo=tuple(self.todo),
             notes=tuple(self.notes),
+            skipped_counts=tuple(sorted(self.skip_reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
+            next_steps=tuple(self.next_steps),
         )
 
 
-def check_dest(dest: Path, *, overwrite: bool) -> None:
-    """Refuse a destination that is a file, or a non-empty folder unless ``overwrite``."""
+def check_dest(dest: Path, *, overwrite: bool) -> bool:
+    """Refuse a destination that is a file, or a non-empty folder unless ``overwrite``.
+
+    Creates the folder if it is missing; returns True when it did (so a failed export can
+    remove it again).
+    """
     if dest.exists() and not dest.is_dir():
         raise StoreError(f"export destination {dest} exists and is not a folder")
     if dest.is_dir() and not overwrite:
@@ -262,10 +352,12 @@ def check_dest(dest: Path, *, overwrite: bool) -> None:
                 f"export destination {dest} is not empty: choose an empty or new folder, or pass "
                 "--overwrite to replace the files the export writes (other files are left alone)"
             )
+    existed = dest.is_dir()
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise StoreError(f"cannot create the export destination {dest}: {err.strerror or err}") from None
+    return not existed
 
 
 def check_grid(
