@@ -709,7 +709,8 @@ def validate_item(
     Checks, for every array of every feature stage in :data:`STAGES`: frame-level arrays
     have the grid's frame count and their declared width, floating-point arrays are
     finite; the audio is finite; F0 on voiced frames lies inside [f0_floor_hz,
-    f0_ceil_hz] (1 % tolerance, ``f0_out_of_range``, which does not fail the item).
+    f0_ceil_hz] (1 % tolerance, a semitone with ``f0.match``; ``f0_out_of_range``, which
+    does not fail the item).
     """
     flags: list[str] = []
     problems: list[str] = []
@@ -745,7 +746,12 @@ def validate_item(
     raw = np.asarray(feats["f0_raw"], dtype=np.float64)
     if uv.shape == raw.shape and uv.any():
         v = raw[uv]
+        # f0.match keeps the framework's unclamped StoneMask values, which may leave the
+        # search range by a few percent: allow a semitone there, 1 % otherwise.
+        semitone = 2.0 ** (1.0 / 12.0)
         lo, hi = cfg.f0.f0_floor_hz * 0.99, cfg.f0.f0_ceil_hz * 1.01
+        if cfg.f0.match != "none":
+            lo, hi = cfg.f0.f0_floor_hz / semitone, cfg.f0.f0_ceil_hz * semitone
         out = int(np.sum((v < lo) | (v > hi)))
         if out:
             flags.append("f0_out_of_range")

@@ -697,3 +697,37 @@ def test_frame_counts_property(sr, n, hop_div, fft_mult, win_frac):
             )
             assert fitted.shape == (grid, 40)
             assert np.isfinite(fitted).all()
+
+
+def ref_keyshift_log_mel(y: np.ndarray, *, sr: int, keyshift: float) -> np.ndarray:
+    """The NSF-HiFiGAN key-shifted mel written from PRESETS.md #2: sizes scaled by 2^(k/12)."""
+    n_fft = win = 2048
+    hop = 512
+    factor = 2.0 ** (keyshift / 12.0)
+    n_new, w_new = int(np.round(n_fft * factor)), int(np.round(win * factor))
+    left, right, reflect = ref_pads("nsf_hifigan", y.size, n_new, w_new, hop)
+    mag = ref_stft_mag(y, n_fft=n_new, hop=hop, win=w_new, left=left, right=right, reflect=reflect, eps=1e-9)
+    bins = n_fft // 2 + 1
+    fitted = np.zeros((mag.shape[0], bins))
+    fitted[:, : min(bins, mag.shape[1])] = mag[:, :bins]
+    fitted *= win / w_new
+    mel = fitted @ ref_filterbank(sr, n_fft, 128, 40.0, 16000.0, False, True).T
+    return np.log(np.maximum(mel, 1e-5))
+
+
+@pytest.mark.parametrize("keyshift", [0.0, 3.7, -5.0, 12.0])
+def test_keyshift_mel_matches_the_formula_and_moves_pitch(keyshift: float) -> None:
+    sr = 44100
+    y = sing_phrase(sample_rate_hz=sr, notes_hz=(220.0, 330.0), note_s=0.25, pause_s=0.05, seed=3).audio
+    kw = dict(sample_rate_hz=sr, padding="nsf_hifigan", magnitude_eps=1e-9, log_floor=1e-5)
+    got = log_mel(y, keyshift_semitones=keyshift, **kw)  # type: ignore[arg-type]
+    want = ref_keyshift_log_mel(y, sr=sr, keyshift=keyshift)
+    assert got.shape == want.shape == (y.size // 512, 128)  # the frame count does not change
+    np.testing.assert_allclose(got, want, atol=2e-3)
+    if keyshift == 12.0:
+        # an octave up: a 220 Hz tone shifted by +12 looks like a 440 Hz tone, to within the gain
+        low = log_mel(tone(220.0, duration_s=1.0, sample_rate_hz=sr), keyshift_semitones=12.0, **kw)  # type: ignore[arg-type]
+        high = log_mel(tone(440.0, duration_s=1.0, sample_rate_hz=sr), **kw)  # type: ignore[arg-type]
+        assert np.array_equal(low[5:-5].argmax(axis=1), high[5:-5].argmax(axis=1))
+    with pytest.raises(ConfigError, match="keyshift_semitones"):
+        log_mel(y, keyshift_semitones=float("nan"), **kw)  # type: ignore[arg-type]
