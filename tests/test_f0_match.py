@@ -45,10 +45,7 @@ def ref_sovits(y: np.ndarray, sr: int, hop: int = 512) -> np.ndarray:
         pos = j * n / target
         i = int(np.floor(pos))
         frac = pos - i
-        if i + 1 < n and frac > 0:
-            v = src[i] * (1 - frac) + src[i + 1] * frac
-        else:
-            v = src[min(i, n - 1)]
+        v = src[i] * (1 - frac) + src[i + 1] * frac if i + 1 < n and frac > 0 else src[min(i, n - 1)]
         out[j] = 0.0 if np.isnan(v) else v
     return out
 

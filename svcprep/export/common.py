@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import re
 import shutil
@@ -140,6 +141,16 @@ def unique_names(keys: Iterable[str], *, stem: Any = safe_name) -> dict[str, str
     return out
 
 
+@dataclass(frozen=True)
+class Augmentation:
+    """One item's volume / key-shift augmentation (:meth:`ExportJob.augmentation`)."""
+
+    log10_gain: float
+    keyshift_semitones: float
+    mel: npt.NDArray[np.float32]
+    volume: npt.NDArray[np.float32]
+
+
 @dataclass
 class ExportItem:
     """One item to export: its arrays, record and the names the framework sees."""
@@ -272,6 +283,67 @@ class ExportJob:
     def mel_config(self) -> dict[str, Any]:
         """The ``mel`` section of the build config."""
         return dict(self.ds.config.get("mel", {}))
+
+    @property
+    def build_config(self) -> Any:
+        """The dataset's build config as a :class:`svcprep.config.BuildConfig`."""
+        from svcprep.config import BuildConfig
+
+        cfg = self.ds.config
+        return BuildConfig.model_validate({k: v for k, v in cfg.items() if k != "schema_version"})
+
+    def augmentation(self, item: ExportItem, *, pitch_shift: bool) -> Augmentation:
+        """The random volume / key-shift augmentation of one item, as NSF-HiFiGAN trainers make it.
+
+        so-vits-svc 4.1 shallow diffusion and DDSP-SVC 6.x draw, per file, a volume gain
+        ``10 ** g`` with ``g ~ U(-1, min(1, log10(1 / (peak + 1e-5))))`` (so the louder
+        copy never clips), then a key shift ``k ~ U(-5, 5)`` semitones (0 without pitch
+        augmentation), and store the mel of the gained audio shifted by ``k``
+        (:func:`svcprep.dsp.mel.log_mel` with ``keyshift_semitones``) and its volume.
+        The draws come from a generator seeded by the item id, so an export is
+        reproducible. The mel has the dataset mel's frame count (cut to ``len // hop``
+        where the framework's mel has no extra frame: the caller cuts), the volume the
+        grid's.
+        """
+        from svcprep.stages import run_volume
+
+        cfg = self.build_config
+        y = item.audio
+        seed = int.from_bytes(hashlib.sha256(f"aug:{item.id}".encode()).digest()[:8], "little")
+        rng = np.random.default_rng(seed)
+        peak = float(np.max(np.abs(y))) if y.size else 0.0
+        top = min(1.0, math.log10(1.0 / (peak + 1e-5)))
+        log10_gain = float(rng.uniform(-1.0, top))
+        keyshift = float(rng.uniform(-5.0, 5.0)) if pitch_shift else 0.0
+        gained = (y.astype(np.float64) * 10.0**log10_gain).astype(np.float32)
+        n_mel = int(np.shape(item.arrays["mel"])[0])
+        n_vol = int(np.shape(item.arrays["volume"])[0])
+        from svcprep.dsp.mel import log_mel
+
+        m = cfg.mel
+        mel = log_mel(
+            gained,
+            sample_rate_hz=cfg.load.sample_rate_hz,
+            n_fft=m.n_fft,
+            hop_length=cfg.features.hop_length,
+            win_length=m.win_length,
+            n_mels=m.n_mels,
+            fmin_hz=m.fmin_hz,
+            fmax_hz=m.fmax_hz,
+            padding=m.padding,
+            pad_mode=m.pad_mode,
+            magnitude_eps=m.magnitude_eps,
+            log_floor=m.log_floor,
+            log_base=m.log_base,
+            mel_scale=m.mel_scale,
+            mel_norm=m.mel_norm,
+            n_frames=n_mel,
+            keyshift_semitones=keyshift,
+        )
+        vol = run_volume(gained, cfg, n_vol)
+        return Augmentation(
+            log10_gain=log10_gain, keyshift_semitones=keyshift, mel=np.asarray(mel, np.float32), volume=vol
+        )
 
     def iter_items(self) -> Iterator[ExportItem]:
         """The selected items, training first, in id order."""
