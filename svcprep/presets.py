@@ -303,8 +303,9 @@ PRESETS: dict[str, Preset] = {
                 "sample i*512), F0 65-800 Hz interpolated in Hz (uv is discarded by DDSP), volume = RMS "
                 "of 512 samples centred on each frame (reflect pad 256/256). The mel is the "
                 "NSF-HiFiGAN nvSTFT one (return_complex, sqrt(+1e-9), 128 bins 40-16000 Hz): it has "
-                "len//512 frames and DDSP repeats the last frame to reach len//512+1, which is what "
-                "svcprep does too. Segments are at least 2.1 s: DDSP's loader skips clips shorter than "
+                "len//512 frames, one fewer than F0 and volume (DDSP's loader crops to the shortest "
+                "array); svcprep stores it on the len//512+1 grid with the last frame repeated and the "
+                "export cuts that frame. Segments are at least 2.1 s: DDSP's loader skips clips shorter than "
                 "its 2 s training window + 0.1 s. Files without any voiced frame are left out of the "
                 "export (DDSP's preprocess moves them to skip/). " + _HALF_HOP + _RESAMPLER + _F0
             ),

@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from svcprep.errors import ConfigError
 
-__all__ = ["UNIT_HOP_16K", "Encoder", "align_units", "encode", "load_encoder"]
+__all__ = ["UNIT_HOP_16K", "Encoder", "align_units", "encode", "load_encoder", "nearest_unit_index"]
 
 #: Samples per content frame at 16 kHz (HuBERT / ContentVec: 20 ms).
 UNIT_HOP_16K = 320
@@ -151,14 +151,31 @@ def encode(encoder: Encoder, audio_16k: npt.ArrayLike) -> npt.NDArray[np.float32
     return np.ascontiguousarray(arr)
 
 
+def nearest_unit_index(
+    n_frames: int, n_units: int, *, frame_period_s: float, unit_period_s: float
+) -> npt.NDArray[np.int64]:
+    """The unit frame nearest in time to each of ``n_frames`` grid frames.
+
+    ``min(round(i * ratio), n_units - 1)`` with ``ratio = frame_period_s / unit_period_s``,
+    rounded half to even, the product formed in float32 as DDSP-SVC's ``Units_Encoder``
+    forms it with torch (float64 would pick another frame from frame 113250 on at
+    44.1 kHz / 512 against 16 kHz / 320).
+    """
+    if n_frames < 0 or frame_period_s <= 0 or unit_period_s <= 0:
+        raise ValueError("n_frames must be >= 0 and both periods positive")
+    ratio = np.float32(frame_period_s / unit_period_s)
+    pos = ratio * np.arange(n_frames, dtype=np.float32)
+    return np.minimum(np.rint(pos).astype(np.int64), max(n_units - 1, 0))
+
+
 def align_units(
     units: npt.ArrayLike, *, n_frames: int, frame_period_s: float, unit_period_s: float
 ) -> npt.NDArray[np.float32]:
     """Pick the unit frame nearest in time to each frame of the grid.
 
     Frame ``i`` of the grid (time ``i * frame_period_s``) gets unit
-    ``min(round(i * frame_period_s / unit_period_s), len(units) - 1)``; this is how
-    DDSP-SVC's ``Units_Encoder`` aligns units to its ``len // hop + 1`` frames.
+    :func:`nearest_unit_index`; this is how DDSP-SVC's ``Units_Encoder`` aligns units to
+    its ``len // hop + 1`` frames.
 
     Parameters
     ----------
@@ -177,8 +194,7 @@ def align_units(
     u = np.asarray(units, dtype=np.float32)
     if u.ndim != 2 or u.shape[0] == 0:
         raise ValueError(f"units must be (frames, dims) with at least one frame, got shape {u.shape}")
-    if n_frames < 0 or frame_period_s <= 0 or unit_period_s <= 0:
-        raise ValueError("n_frames must be >= 0 and both periods positive")
-    ratio = frame_period_s / unit_period_s
-    index = np.minimum(np.rint(np.arange(n_frames) * ratio).astype(np.int64), u.shape[0] - 1)
+    index = nearest_unit_index(
+        n_frames, u.shape[0], frame_period_s=frame_period_s, unit_period_s=unit_period_s
+    )
     return np.ascontiguousarray(u[index])
