@@ -10,7 +10,6 @@ config chain (``base_config`` relative to the working folder, ``config_path``).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile as sf
+import yaml
 
 import svcprep
 from svcprep.errors import ConfigError
@@ -47,56 +47,8 @@ NSF = {
 
 
 def read_yaml(text: str) -> Any:
-    """``yaml.safe_load`` where PyYAML is installed; else a reader of the block-style subset
-    the exporters write (mappings, ``-`` sequences, JSON scalars), and with PyYAML both
-    must agree."""
-    doc = _mini_yaml(text)
-    try:
-        import yaml
-    except ImportError:
-        return doc
-    loaded = yaml.safe_load(text)
-    assert loaded == doc
-    return loaded
-
-
-def _mini_yaml(text: str) -> Any:
-    lines = []
-    for raw in text.splitlines():
-        if not raw.strip() or raw.lstrip().startswith("#"):
-            continue
-        lines.append([len(raw) - len(raw.lstrip(" ")), raw.strip()])
-
-    def node(i: int, indent: int) -> tuple[Any, int]:
-        if lines[i][1].startswith("- "):
-            seq = []
-            while i < len(lines) and lines[i][0] == indent and lines[i][1].startswith("- "):
-                rest = lines[i][1][2:]
-                if _is_key(rest):  # "- key: value": a mapping whose first key shares the line
-                    lines[i] = [indent + 2, rest]
-                    value, i = node(i, indent + 2)
-                else:
-                    value, i = json.loads(rest), i + 1
-                seq.append(value)
-            return seq, i
-        mapping = {}
-        while i < len(lines) and lines[i][0] == indent:
-            key, _, rest = lines[i][1].partition(":")
-            rest = rest.strip()
-            if rest:
-                mapping[key], i = json.loads(rest), i + 1
-            else:
-                mapping[key], i = node(i + 1, lines[i + 1][0])
-        return mapping, i
-
-    value, end = node(0, 0)
-    assert end == len(lines), "unread YAML lines"
-    return value
-
-
-def _is_key(text: str) -> bool:
-    key, sep, _ = text.partition(":")
-    return bool(sep) and key.replace("_", "a").isalnum()
+    """The config as Diff-SVC's and DiffSinger's ``yaml.safe_load`` read it."""
+    return yaml.safe_load(text)
 
 
 # ---- a tiny deterministic content encoder ------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 import scipy.io.wavfile
+import yaml
 
 import svcprep
 from svcprep._compat import import_pyworld
@@ -87,44 +88,10 @@ def repeat_expand_nearest(c: Any, n: int) -> Any:
 
 
 def read_yaml(text: str) -> dict[str, Any]:
-    """yaml.safe_load for the block subset the export writes (mappings, scalar lists, scalars)."""
-
-    def scalar(v: str) -> Any:
-        if v.startswith('"'):
-            return json.loads(v)
-        if v.startswith("'"):
-            return v[1:-1]
-        if v in ("true", "false"):
-            return v == "true"
-        if v in ("{}", "[]"):
-            return {} if v == "{}" else []
-        if re.fullmatch(r"[-+]?[0-9]+", v):
-            return int(v)
-        if re.fullmatch(r"[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?", v):
-            return float(v)
-        return v
-
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    root: dict[str, Any] = {}
-    stack: list[tuple[int, Any]] = [(-1, root)]
-    for k, raw in enumerate(lines):
-        ind = len(raw) - len(raw.lstrip(" "))
-        line = raw.strip()
-        while stack[-1][0] >= ind:
-            stack.pop()
-        parent = stack[-1][1]
-        if line.startswith("- "):
-            parent.append(scalar(line[2:]))
-            continue
-        key, _, val = line.partition(": ") if ": " in line else (line.rstrip(":"), "", "")
-        key = json.loads(key) if key.startswith('"') else key
-        if val:
-            parent[key] = scalar(val)
-            continue
-        nxt = lines[k + 1].strip() if k + 1 < len(lines) else ""
-        parent[key] = [] if nxt.startswith("- ") else {}
-        stack.append((ind, parent[key]))
-    return root
+    """The YAML as train_diff.py's ``yaml.safe_load`` reads it."""
+    doc = yaml.safe_load(text)
+    assert isinstance(doc, dict)
+    return doc
 
 
 def diffusion_config(dest: Path) -> dict[str, Any]:
@@ -508,16 +475,18 @@ def test_diffusion_crop_fits_the_lists() -> None:
 
 
 def test_yaml_writer_reads_back() -> None:
-    from svcprep.export.sovits import to_yaml
+    from svcprep.export.common import yaml_text
 
-    data = {"a": {"b": 1e-05, "c": "yes", "yes": 2, "0": 1, "x y": [1.5, True, "z"]}, "e": {}, "f": []}
-    text = to_yaml(data)
+    data = {
+        "a": {"b": 1e-05, "c": "yes", "yes": 2, "0": 1, "x y": [1.5, True, "z"]},
+        "e": {},
+        "f": [],
+        "g": "é",
+    }
+    text = yaml_text(data, ["header"])
+    assert text.startswith("# header\n") and text.isascii()
     assert read_yaml(text) == data
-    try:
-        import yaml
-    except ImportError:
-        return
-    assert yaml.safe_load(text) == data
+    assert list(read_yaml(text)["a"]) == ["b", "c", "yes", "0", "x y"]  # the template's order is kept
 
 
 # configs_template/config_template.json (so-vits-svc 4.1-Stable), for the comparison above.

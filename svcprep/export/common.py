@@ -24,7 +24,7 @@ from svcprep.records import Record
 from svcprep.store.atomic import atomic_write_bytes
 from svcprep.store.reader import Dataset
 
-__all__ = ["ExportItem", "ExportJob", "ExportReport", "item_name", "safe_name", "unique_names"]
+__all__ = ["ExportItem", "ExportJob", "ExportReport", "item_name", "safe_name", "unique_names", "yaml_text"]
 
 
 @dataclass(frozen=True)
@@ -404,6 +404,20 @@ class ExportJob:
             skipped_counts=tuple(sorted(self.skip_reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
             next_steps=tuple(self.next_steps),
         )
+
+
+def yaml_text(doc: dict[str, Any], header: Iterable[str] = ()) -> str:
+    """``doc`` as block-style YAML in the order given (comment lines from ``header`` first).
+
+    Written with PyYAML's safe dumper, so every framework's ``yaml.safe_load`` /
+    ``yaml.load`` reads back exactly ``doc``; non-ASCII text is escaped so the file reads
+    the same under any locale.
+    """
+    import yaml
+
+    lines = [f"# {h}" if h else "#" for h in header]
+    body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=False, width=4096)
+    return "".join(f"{ln}\n" for ln in lines) + body
 
 
 def check_dest(dest: Path, *, overwrite: bool) -> bool:

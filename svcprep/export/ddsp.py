@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from svcprep.errors import ConfigError
-from svcprep.export.common import ExportItem, ExportJob, check_grid
+from svcprep.export.common import ExportItem, ExportJob, check_grid, yaml_text
 from svcprep.export.content import nearest_unit_index
 
 __all__ = [
@@ -158,36 +158,6 @@ def reflow_config(
             "save_opt": False,
         },
     }
-
-
-def _yaml_scalar(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        text = repr(value)
-        if "e" in text or "E" in text or "." not in text:  # YAML 1.1 floats need a dot, no bare exponent
-            text = f"{value:.12f}".rstrip("0")
-            text = text + "0" if text.endswith(".") else text
-        return text
-    return json.dumps(str(value))  # a JSON string is a valid YAML double-quoted scalar
-
-
-def _yaml(cfg: dict[str, Any], header: str) -> str:
-    lines = [f"# {line}" for line in header.splitlines()]
-    for key, value in cfg.items():
-        if not isinstance(value, dict):
-            lines.append(f"{key}: {_yaml_scalar(value)}")
-            continue
-        lines.append(f"{key}:")
-        for sub, v in value.items():
-            if isinstance(v, list):
-                lines.append(f"  {sub}:")
-                lines += [f"    - {_yaml_scalar(x)}" for x in v]
-            else:
-                lines.append(f"  {sub}: {_yaml_scalar(v)}")
-    return "\n".join(lines) + "\n"
 
 
 def unit_index(
@@ -442,7 +412,7 @@ def export_ddsp(job: ExportJob) -> None:
         + ", ".join(f"{i} = {json.dumps(s)}" for s, i in spk_ids.items())  # ASCII: any locale reads it
         + ".\ndata.f0_extractor is only used by preprocess.py: the f0/ files are svcprep's."
     )
-    job.write_text(CONFIG_PATH, _yaml(cfg, header))
+    job.write_text(CONFIG_PATH, yaml_text(cfg, header.splitlines()))
 
     job.notes.append(
         f"copy everything in {job.dest} (data/, configs/"

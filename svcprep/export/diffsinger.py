@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 
 from svcprep.errors import ConfigError
-from svcprep.export.common import ExportItem, ExportJob, check_grid
-from svcprep.export.diffsvc import balance, yaml_text
+from svcprep.export.common import ExportItem, ExportJob, check_grid, yaml_text
+from svcprep.export.diffsvc import balance
 
 __all__ = ["DICTIONARY", "LANGUAGE", "config_v24", "config_v25", "export_diffsinger"]
 

@@ -43,8 +43,6 @@ Checked against Diff-SVC's source (branch main):
 
 from __future__ import annotations
 
-import json
-import math
 import shlex
 from collections.abc import Iterable, Sequence
 from pathlib import PurePosixPath, PureWindowsPath
@@ -53,10 +51,10 @@ from typing import Any
 import numpy as np
 
 from svcprep.errors import ConfigError
-from svcprep.export.common import ExportItem, ExportJob, check_grid
+from svcprep.export.common import ExportItem, ExportJob, check_grid, yaml_text
 from svcprep.export.content import UNIT_HOP_16K
 
-__all__ = ["UNIT_DIMS", "diffsvc_config", "export_diffsvc", "yaml_text"]
+__all__ = ["UNIT_DIMS", "diffsvc_config", "export_diffsvc"]
 
 SAMPLE_RATE_HZ = 44100
 HOP = 512
@@ -68,71 +66,6 @@ BASE_CONFIG = "training/config_nsf.yaml"
 HUBERT_PATH = "checkpoints/hubert/hubert_soft.pt"
 #: Diff-SVC's NSF mel loader rescales float input whose peak exceeds this.
 FLOAT_PEAK_LIMIT = 1.01
-
-
-# ---- a small YAML writer: block style, every scalar in JSON form ----------------------------
-#
-# JSON scalars read back identically with yaml.safe_load (PyYAML, YAML 1.1) as long as
-# every float has a decimal point; keys are plain identifiers.
-
-
-def _scalar(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"cannot write {value!r} to YAML")
-        mantissa, e, exp = repr(value).partition("e")
-        if "." not in mantissa:  # YAML 1.1 reads 1e-05 as a string
-            mantissa += ".0"
-        return mantissa + (e + exp if e else "")
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    raise TypeError(f"cannot write {type(value).__name__} to YAML")
-
-
-def _block(value: Any, indent: int) -> list[str]:
-    """Lines of a mapping or sequence at ``indent`` spaces."""
-    pad = " " * indent
-    out: list[str] = []
-    if isinstance(value, dict):
-        for key, v in value.items():
-            if not isinstance(key, str) or not key.replace("_", "a").isalnum():
-                raise ValueError(f"YAML key {key!r}: use letters, digits and '_'")
-            if isinstance(v, (dict, list)) and v:
-                out.append(f"{pad}{key}:")
-                out += _block(v, indent + 2)
-            else:
-                out.append(f"{pad}{key}: {_inline(v)}")
-        return out
-    for v in value:
-        if isinstance(v, dict) and v:
-            inner = _block(v, indent + 2)
-            out.append(f"{pad}- {inner[0].lstrip()}")
-            out += inner[1:]
-        elif isinstance(v, list) and v:
-            raise ValueError("nested lists are not written")
-        else:
-            out.append(f"{pad}- {_inline(v)}")
-    return out
-
-
-def _inline(v: Any) -> str:
-    if isinstance(v, dict):
-        return "{}"
-    if isinstance(v, list):
-        return "[]"
-    return _scalar(v)
-
-
-def yaml_text(doc: dict[str, Any], header: Sequence[str] = ()) -> str:
-    """``doc`` as block-style YAML (comment lines from ``header`` first)."""
-    lines = [f"# {h}" if h else "#" for h in header]
-    return "\n".join([*lines, *_block(doc, 0)]) + "\n"
 
 
 # ---- split ------------------------------------------------------------------------------

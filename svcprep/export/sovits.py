@@ -56,7 +56,6 @@ import importlib
 import io
 import json
 import math
-import re
 import shlex
 from typing import Any
 
@@ -64,7 +63,7 @@ import numpy as np
 import numpy.typing as npt
 
 from svcprep.errors import ConfigError
-from svcprep.export.common import ExportItem, ExportJob, check_grid
+from svcprep.export.common import ExportItem, ExportJob, check_grid, yaml_text
 from svcprep.export.content import UNIT_HOP_16K
 
 __all__ = ["ENCODERS", "config_json", "diffusion_yaml", "export_sovits"]
@@ -258,57 +257,6 @@ def diffusion_yaml(
     return cfg
 
 
-# ---- a small YAML writer (block style; every value reads back with yaml.safe_load) ----------
-
-_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_YAML_WORDS = {"yes", "no", "true", "false", "on", "off", "null", "y", "n"}
-
-
-def _yaml_key(key: str) -> str:
-    if _PLAIN_KEY.fullmatch(key) and key.lower() not in _YAML_WORDS:
-        return key
-    return json.dumps(key)
-
-
-def _yaml_scalar(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"cannot write {value!r} to YAML")
-        text = repr(value)
-        mantissa, e, exp = text.partition("e")
-        if "." not in mantissa:  # YAML 1.1 (PyYAML) reads 1e-05 as a string
-            mantissa += ".0"
-        return mantissa + (e + exp if e else "")
-    if isinstance(value, str):
-        return json.dumps(value)  # a double-quoted JSON string is a YAML string
-    raise TypeError(f"cannot write {type(value).__name__} to YAML")
-
-
-def _yaml_lines(data: dict[str, Any], indent: int = 0) -> list[str]:
-    pad = " " * indent
-    lines = []
-    for key, value in data.items():
-        head = f"{pad}{_yaml_key(str(key))}:"
-        if isinstance(value, dict):
-            lines.append(head if value else f"{head} {{}}")
-            lines += _yaml_lines(value, indent + 2)
-        elif isinstance(value, list):
-            lines.append(head if value else f"{head} []")
-            lines += [f"{pad}  - {_yaml_scalar(v)}" for v in value]
-        else:
-            lines.append(f"{head} {_yaml_scalar(value)}")
-    return lines
-
-
-def to_yaml(data: dict[str, Any]) -> str:
-    """Block-style YAML of nested dicts, lists of scalars and scalars."""
-    return "\n".join(_yaml_lines(data)) + "\n"
-
-
 # ---- the export ------------------------------------------------------------------------------
 
 
@@ -478,7 +426,7 @@ def export_sovits(job: ExportJob) -> None:
     job.write_text(
         "configs/diffusion.yaml",
         "# so-vits-svc 4.1 shallow diffusion (configs_template/diffusion_template.yaml, filled in)\n"
-        + to_yaml(dyaml),
+        + yaml_text(dyaml),
     )
 
     where = "in the so-vits-svc 4.1 folder"
