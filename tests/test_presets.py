@@ -255,8 +255,8 @@ def test_preset_validates_and_overrides_apply(name: str) -> None:
     assert (cfg.f0.f0_floor_hz, cfg.f0.f0_ceil_hz) == F0_RANGE[name]
     assert (cfg.mel.n_fft, cfg.mel.win_length, cfg.mel.n_mels) == (fw["n_fft"], fw["win"], fw["n_mels"])
     assert p.notes and p.framework in {"rvc", "sovits", "ddsp", "diff-svc", "diffsinger"}
-    over = load_config(base=p.config, overrides=["f0.method=dio", "features.hop_length=256"])
-    assert over.f0.method == "dio" and over.features.hop_length == 256
+    over = load_config(base=p.config, overrides=["f0.method=dio", "volume.window_length=256"])
+    assert over.f0.method == "dio" and over.volume.window_length == 256
     assert over.mel.n_mels == fw["n_mels"]  # the rest of the preset stays
 
 
