@@ -334,8 +334,9 @@ PRESETS: dict[str, Preset] = {
                 "sqrt(+1e-9), ln clamp 1e-5 times 0.434294, i.e. log10 (svcprep uses the exact 1/ln 10; "
                 "the difference is below 6e-6). F0 40-1100 Hz interpolated. Diff-SVC's binariser "
                 "recomputes F0 (crepe at 16 kHz hop 80 with a median filter of 3, or parselmouth), its "
-                "256-bin coarse F0 and the mel from the wavs; the exported F0/mel sidecars let you "
-                "check or replace them. The 24 kHz HiFiGAN variant needs a custom config (24000, "
+                "256-bin coarse F0 and the mel from the wavs; the export writes svcprep's F0, voicing and "
+                "mel of the exported float32 samples to data/svcprep/<model>/ for checking only. The 24 kHz "
+                "HiFiGAN variant needs a custom config (24000, "
                 "512/512/128, 80 bins 30-12000 Hz, padding center with pad_mode constant, eps 0, log10 "
                 "clamp 1e-6). " + _HALF_HOP + _RESAMPLER + _F0
             ),
