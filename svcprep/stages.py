@@ -413,8 +413,10 @@ def _finish_f0(
     return {**arrays, "f0": _filled(arrays["f0_raw"], arrays["uv"], cfg)}
 
 
-def run_mel(y: FloatArray, cfg: BuildConfig, n_frames: int | None = None) -> npt.NDArray[np.float32]:
-    """Log-mel spectrogram (frames x mels) on the grid."""
+def run_mel(
+    y: FloatArray, cfg: BuildConfig, n_frames: int | None = None, *, keyshift_semitones: float = 0.0
+) -> npt.NDArray[np.float32]:
+    """Log-mel spectrogram (frames x mels) on the grid (key-shifted for augmentation when asked)."""
     from svcprep.dsp.mel import log_mel
 
     m = cfg.mel
@@ -435,6 +437,7 @@ def run_mel(y: FloatArray, cfg: BuildConfig, n_frames: int | None = None) -> npt
         mel_scale=m.mel_scale,
         mel_norm=m.mel_norm,
         n_frames=item_frames(y.size, cfg) if n_frames is None else n_frames,
+        keyshift_semitones=keyshift_semitones,
     )
     return np.asarray(out, dtype=np.float32)
 

@@ -305,7 +305,7 @@ class ExportJob:
         where the framework's mel has no extra frame: the caller cuts), the volume the
         grid's.
         """
-        from svcprep.stages import run_volume
+        from svcprep.stages import run_mel, run_volume
 
         cfg = self.build_config
         y = item.audio
@@ -318,28 +318,7 @@ class ExportJob:
         gained = (y.astype(np.float64) * 10.0**log10_gain).astype(np.float32)
         n_mel = int(np.shape(item.arrays["mel"])[0])
         n_vol = int(np.shape(item.arrays["volume"])[0])
-        from svcprep.dsp.mel import log_mel
-
-        m = cfg.mel
-        mel = log_mel(
-            gained,
-            sample_rate_hz=cfg.load.sample_rate_hz,
-            n_fft=m.n_fft,
-            hop_length=cfg.features.hop_length,
-            win_length=m.win_length,
-            n_mels=m.n_mels,
-            fmin_hz=m.fmin_hz,
-            fmax_hz=m.fmax_hz,
-            padding=m.padding,
-            pad_mode=m.pad_mode,
-            magnitude_eps=m.magnitude_eps,
-            log_floor=m.log_floor,
-            log_base=m.log_base,
-            mel_scale=m.mel_scale,
-            mel_norm=m.mel_norm,
-            n_frames=n_mel,
-            keyshift_semitones=keyshift,
-        )
+        mel = run_mel(gained, cfg, n_mel, keyshift_semitones=keyshift)
         vol = run_volume(gained, cfg, n_vol)
         return Augmentation(
             log10_gain=log10_gain, keyshift_semitones=keyshift, mel=np.asarray(mel, np.float32), volume=vol
