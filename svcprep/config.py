@@ -189,8 +189,10 @@ class FeaturesConfig(_Frozen):
 class F0Config(_Frozen):
     """Fundamental-frequency extraction (stage ``f0``)."""
 
-    method: Literal["harvest", "dio", "pyin", "praat"] = Field(
-        "harvest", description="`praat` needs the optional extra svcprep[praat] (GPL-3)."
+    method: Literal["harvest", "dio", "pyin", "praat", "fcpe"] = Field(
+        "harvest",
+        description="`praat` needs the optional extra svcprep[praat] (GPL-3); `fcpe` (the FCPE network, "
+        "more accurate and faster than harvest) needs svcprep[fcpe].",
     )
     f0_floor_hz: float = Field(50.0, gt=0.0)
     f0_ceil_hz: float = Field(1100.0, gt=0.0)

@@ -743,6 +743,10 @@ def check_optional_backends(cfg: BuildConfig) -> None:
                 "f0.method='praat' needs praat-parselmouth (GPL-3), an optional extra: "
                 "pip install 'svcprep[praat]', or choose f0.method = harvest, dio or pyin"
             ) from None
+    if cfg.f0.method == "fcpe":
+        from svcprep.dsp.fcpe import check_fcpe
+
+        check_fcpe()
 
 
 def _check_paths(raw: Path, out: Path) -> None:

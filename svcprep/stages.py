@@ -459,7 +459,22 @@ def run_volume(y: FloatArray, cfg: BuildConfig, n_frames: int | None = None) -> 
 
 
 def _f0_key_extra(cfg: BuildConfig) -> dict[str, Any]:
-    return {"_praat": _praat_version()} if cfg.f0.method == "praat" else {}
+    if cfg.f0.method == "praat":
+        return {"_praat": _praat_version()}
+    if cfg.f0.method == "fcpe":
+        from svcprep.dsp.fcpe import fcpe_device
+
+        # a GPU's kernels round differently from the CPU's: keep their results apart
+        return {"_device": fcpe_device()}
+    return {}
+
+
+def _f0_extra_libraries(cfg: BuildConfig) -> tuple[str, ...]:
+    if cfg.f0.method == "pyin":
+        return ("numba",)
+    if cfg.f0.method == "fcpe":
+        return ("torch", "torchfcpe")
+    return ()
 
 
 def _quality_key_extra(cfg: BuildConfig) -> dict[str, Any]:
@@ -537,7 +552,7 @@ STAGES: dict[str, Stage] = {
                 ArraySpec("periodicity", "float32", "frame", stored=False),
             ),
             libraries=("numpy", "scipy", "pyworld", "librosa", "soxr"),
-            extra_libraries=lambda cfg: ("numba",) if cfg.f0.method == "pyin" else (),
+            extra_libraries=_f0_extra_libraries,
             grid="centered",
             omit_defaults=("analysis_sample_rate_hz", "chunk_s", "match"),
             key_extra=_f0_key_extra,

@@ -3,6 +3,7 @@ the libraries whose numbers matter all follow from it, and the declarations are 
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import types
 from collections.abc import Callable, Iterator
@@ -52,6 +53,11 @@ NUMERIC = {
     "parselmouth": "praat-parselmouth",
     "resampy": "resampy",
     "samplerate": "samplerate",
+    "torch": "torch",
+    "torchfcpe": "torchfcpe",
+    "einops": "einops",
+    "transformers": "transformers",
+    "onnxruntime": "onnxruntime",
 }
 
 
@@ -141,6 +147,8 @@ def _stage_runs(name: str, tmp_path: Path) -> list[tuple[BuildConfig, Callable[[
     if name == "f0":
         cfgs = [_cfg(f"f0.method={m}") for m in ("harvest", "dio", "pyin")]
         cfgs.append(_cfg("f0.method=dio", "f0.analysis_sample_rate_hz=16000"))
+        if all(importlib.util.find_spec(m) is not None for m in ("torch", "torchfcpe")):
+            cfgs.append(_cfg("f0.method=fcpe"))
         return [(c, lambda c=c: run_f0(y, c)) for c in cfgs]
     if name == "mel":
         return [(_cfg(), lambda: run_mel(y, _cfg()))]

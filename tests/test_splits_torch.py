@@ -43,7 +43,7 @@ def test_split_is_by_speaker_deterministic_and_keeps_variants_with_their_source(
 
 
 def test_import_svcprep_imports_no_heavy_backend() -> None:
-    heavy = ("torch", "dask", "joblib", "librosa", "pyworld")
+    heavy = ("torch", "torchfcpe", "transformers", "onnxruntime", "dask", "joblib", "librosa", "pyworld")
     code = f"import sys, svcprep; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -58,9 +58,10 @@ __all__ = [
     "read_f0_csv",
     "refine_voicing",
     "resize_track",
+    "track_on_grid",
 ]
 
-F0Method = Literal["harvest", "dio", "pyin", "praat"]
+F0Method = Literal["harvest", "dio", "pyin", "praat", "fcpe"]
 VoicingMode = Literal["refined", "native"]
 UnvoicedFill = Literal["interpolate_hz", "interpolate_log", "zero"]
 F0Match = Literal["rvc", "sovits"]
@@ -69,7 +70,7 @@ F0Match = Literal["rvc", "sovits"]
 RVC_F0_RATE_HZ = 16000
 RVC_F0_HOP = 160
 
-_METHODS: tuple[str, ...] = ("harvest", "dio", "pyin", "praat")
+_METHODS: tuple[str, ...] = ("harvest", "dio", "pyin", "praat", "fcpe")
 _VOICINGS: tuple[str, ...] = ("refined", "native")
 _FILLS: tuple[str, ...] = ("interpolate_hz", "interpolate_log", "zero")
 
@@ -251,6 +252,19 @@ def _world(
     f0 = np.asarray(f0, dtype=np.float64)
     # WORLD has no candidate on the frames it calls unvoiced.
     return f0, f0 > 0
+
+
+def _fcpe(
+    x: npt.NDArray[np.float64], *, sample_rate_hz: int, hop_length: int, n_frames: int
+) -> npt.NDArray[np.float64]:
+    from svcprep.dsp.fcpe import FCPE_FRAME_S, FCPE_RATE_HZ, fcpe_f0_16k
+    from svcprep.dsp.resample import resample
+
+    x16 = resample(x.astype(np.float32), orig_sr_hz=sample_rate_hz, target_sr_hz=FCPE_RATE_HZ)
+    track = fcpe_f0_16k(x16)
+    return track_on_grid(
+        track, frame_period_s=FCPE_FRAME_S, n_frames=n_frames, grid_period_s=hop_length / sample_rate_hz
+    )
 
 
 def _pyin(
@@ -531,8 +545,10 @@ def extract_f0(
     method
         ``"harvest"`` (pyworld, default), ``"dio"`` (pyworld DIO refined by
         StoneMask), ``"pyin"`` (librosa; analysed at about 16 kHz when the input rate
-        is above 22.05 kHz) or ``"praat"`` (Praat's autocorrelation method; needs the
-        optional extra ``svcprep[praat]``).
+        is above 22.05 kHz), ``"praat"`` (Praat's autocorrelation method; needs the
+        optional extra ``svcprep[praat]``) or ``"fcpe"`` (the FCPE network of the
+        optional extra ``svcprep[fcpe]``, see :mod:`svcprep.dsp.fcpe`; run on the whole
+        item, never chunked).
     f0_floor_hz, f0_ceil_hz
         Search range. Candidates outside it are clamped into it and marked unvoiced.
     voicing
@@ -593,6 +609,10 @@ def extract_f0(
                 "f0 method='praat' needs praat-parselmouth, which is not installed: "
                 "pip install 'svcprep[praat]' (GPL-3), or choose method='harvest'"
             ) from err
+    if method == "fcpe":
+        from svcprep.dsp.fcpe import check_fcpe
+
+        check_fcpe()
 
     xn = _normalised(x)
     if n_frames == 0 or xn is None:
@@ -602,10 +622,16 @@ def extract_f0(
             periodicity=np.zeros(n_frames, dtype=np.float32),
         )
 
-    cand, native_voiced = _chunked(
-        xn, method=method, sample_rate_hz=sr, hop_length=hop, n_frames=n_frames,
-        f0_floor_hz=f0_floor_hz, f0_ceil_hz=f0_ceil_hz, chunk_s=chunk_s, analysis_rate_hz=analysis_rate_hz,
-    )  # fmt: skip
+    if method == "fcpe":
+        # the network sees the whole item at its own level: no chunks (its normalisation spans
+        # the time axis), no rescaling
+        cand = _fcpe(x, sample_rate_hz=sr, hop_length=hop, n_frames=n_frames)
+        native_voiced = cand > 0
+    else:
+        cand, native_voiced = _chunked(
+            xn, method=method, sample_rate_hz=sr, hop_length=hop, n_frames=n_frames, f0_floor_hz=f0_floor_hz,
+            f0_ceil_hz=f0_ceil_hz, chunk_s=chunk_s, analysis_rate_hz=analysis_rate_hz,
+        )  # fmt: skip
     if method == "pyin":
         # pYIN reports 10-cent bin centres: move each to the periodicity peak nearby.
         xa, rate = _analysis_signal(xn, sr)
@@ -626,6 +652,48 @@ def extract_f0(
         voiced=native_voiced.copy() if voicing == "native" else voiced,
         periodicity=per.astype(np.float32),
     )
+
+
+def track_on_grid(
+    f0_hz: npt.ArrayLike, *, frame_period_s: float, n_frames: int, grid_period_s: float
+) -> npt.NDArray[np.float64]:
+    """Map a track with frame ``j`` at ``j * frame_period_s`` onto frames ``i * grid_period_s``.
+
+    Between two voiced source frames the value is interpolated linearly in log-F0; where
+    either neighbour is unvoiced (0) the nearest source frame's value is taken, so voicing
+    changes at the midpoint. Grid times past the last source frame take its value.
+
+    Parameters
+    ----------
+    f0_hz
+        Source track in Hz, 0 = unvoiced.
+    frame_period_s
+        Source frame period (FCPE and RMVPE: 0.010).
+    n_frames
+        Frames of the grid.
+    grid_period_s
+        Grid frame period (``hop_length / sample_rate_hz``).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``(n_frames,)``, 0 = unvoiced.
+    """
+    src = np.asarray(f0_hz, dtype=np.float64)
+    if n_frames <= 0:
+        return np.zeros(0)
+    if src.size == 0:
+        return np.zeros(n_frames)
+    pos = np.arange(n_frames, dtype=np.float64) * (grid_period_s / frame_period_s)
+    j = np.clip(np.floor(pos).astype(np.int64), 0, src.size - 1)
+    k = np.minimum(j + 1, src.size - 1)
+    frac = np.clip(pos - j, 0.0, 1.0)
+    a, b = src[j], src[k]
+    both = (a > 0) & (b > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lerp = np.exp(np.log(np.where(both, a, 1.0)) * (1 - frac) + np.log(np.where(both, b, 1.0)) * frac)
+    nearest = np.where(frac < 0.5, a, b)
+    return np.where(both, lerp, nearest)
 
 
 def resize_track(f0_hz: npt.ArrayLike, n_frames: int) -> npt.NDArray[np.float64]:
