@@ -146,6 +146,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="also write the HTML report (default file: OUT/report.html)",
     )
+    b.add_argument(
+        "--encoder",
+        metavar="SPEC",
+        default=None,
+        help="also compute content units and store them with every item: hubert:PATH, contentvec:PATH, "
+        "hf:DIR (optionally @OUTPUT, e.g. @rvc-v1, @vec256l9), FILE.onnx or MODULE:FUNCTION "
+        "(sets content.encoder)",
+    )
     _add_report_args(b)
     _add_policy_args(b)
 
@@ -222,6 +230,8 @@ def _resolve_config(args: argparse.Namespace) -> BuildConfig:
     overrides = list(args.overrides)
     if hasattr(args, "exclude"):
         overrides += _policy_overrides(args)
+    if getattr(args, "encoder", None):
+        overrides.append("content.encoder=" + json.dumps(args.encoder))
     return load_config(args.config, overrides, base=base)
 
 

@@ -19,7 +19,7 @@ from typing import Any, Literal, TypeVar
 
 import tomli_w
 import tomllib
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from svcprep.errors import ConfigError
 from svcprep.quality.flags import QualityConfig, parse_flag_names
@@ -27,6 +27,7 @@ from svcprep.quality.flags import QualityConfig, parse_flag_names
 __all__ = [
     "AugmentConfig",
     "BuildConfig",
+    "ContentConfig",
     "DenoiseConfig",
     "F0Config",
     "FeaturesConfig",
@@ -343,6 +344,32 @@ class SplitConfig(_Frozen):
         return self
 
 
+class ContentConfig(_Frozen):
+    """Content features (stage ``units``): HuBERT / ContentVec units stored with every item."""
+
+    encoder: str | None = Field(
+        None,
+        description="`hubert:PATH` (RVC's hubert_base.pt), `contentvec:PATH` (so-vits' "
+        "checkpoint_best_legacy_500.pt), `hf:DIR` (a Hugging Face HuBERT folder), each with an optional "
+        "`@OUTPUT` (rvc-v2, rvc-v1, vec768l12, vec256l9, lN, final_projN); FILE.onnx; or MODULE:FUNCTION. "
+        "Unset: no units. Built-in encoders need svcprep[hubert].",
+    )
+
+    @field_validator("encoder")
+    @classmethod
+    def _spec(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        text = v.strip()
+        if not text:
+            raise ValueError("content.encoder is empty: give an encoder spec or leave it unset")
+        from svcprep.encoders import is_builtin_spec, parse_encoder_spec
+
+        if is_builtin_spec(text):
+            parse_encoder_spec(text)
+        return text
+
+
 class StoreConfig(_Frozen):
     """Output store layout. Nothing here changes feature values."""
 
@@ -365,6 +392,7 @@ class BuildConfig(_Frozen):
     validate_: ValidateConfig = Field(ValidateConfig(), alias="validate")
     quality: QualityConfig = QualityConfig()
     split: SplitConfig = SplitConfig()
+    content: ContentConfig = ContentConfig()
     store: StoreConfig = StoreConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, populate_by_name=True)

@@ -39,11 +39,11 @@ from svcprep.records import (
 )
 from svcprep.sources import Discovery, Source, discover
 from svcprep.stages import (
-    FEATURE_STAGES,
     STAGES,
     Stage,
     Variant,
     f0_cents_histogram,
+    feature_stages,
     feature_view,
     item_frames,
     item_metrics,
@@ -326,7 +326,7 @@ def item_keys(plan: ItemPlan, cfg: BuildConfig) -> tuple[str, str, list[tuple[Va
     for v in [None, *variants(cfg)]:
         pre = dk if v is None else key_for(cfg, "augment", dk, {"variant": v.describe()})
         ak = key_for(cfg, "quantize", pre) if STAGES["quantize"].enabled(cfg) else pre
-        feats = {st.name: st.key(cfg, ak) for st in FEATURE_STAGES}
+        feats = {st.name: st.key(cfg, ak) for st in feature_stages(cfg)}
         rk = key_for(cfg, "validate", digest_bytes(canonical_json([ak, *feats.values()])))
         qk = (
             None if v is not None else key_for(cfg, "quality", digest_bytes(canonical_json([k, feats["f0"]])))
@@ -428,7 +428,7 @@ class _ItemRun:
         y = self.audio(variant, keys)
         n = item_frames(y.size, self.cfg)
         out: dict[str, npt.NDArray[Any]] = {}
-        for st in FEATURE_STAGES:
+        for st in feature_stages(self.cfg):
             out.update(feature_view(st, self.feature(st, keys.features[st.name], lambda: y), n, self.cfg))
         return out
 
@@ -462,6 +462,7 @@ class _ItemRun:
                 "metrics": item_metrics(y, feats, cfg),
                 "n_samples": int(y.size),
                 "n_frames": int(item_frames(y.size, cfg)),
+                "n_units": int(np.shape(feats["units"])[0]) if "units" in feats else 0,
                 "f0_cents": f0_cents_histogram(feats["f0_raw"], feats["uv"]),
             }
         except StoreError:
@@ -549,6 +550,7 @@ def run_item(
                 "key": keys.record,
                 "n_samples": meta["n_samples"],
                 "n_frames": meta["n_frames"],
+                "n_units": int(meta.get("n_units", 0)),
             }
     out.timings = dict(run.timings)
     out.runs = dict(run.runs)
@@ -747,6 +749,10 @@ def check_optional_backends(cfg: BuildConfig) -> None:
         from svcprep.dsp.fcpe import check_fcpe
 
         check_fcpe()
+    if cfg.content.encoder is not None:
+        from svcprep.export.content import check_encoder_spec
+
+        check_encoder_spec(cfg.content.encoder)
 
 
 def _check_paths(raw: Path, out: Path) -> None:
@@ -996,7 +1002,7 @@ def _shard_loader(
         if a["start"] is not None:
             audio = audio[a["start"] : a["end"]]
         out: dict[str, npt.NDArray[Any]] = {"audio": audio}
-        for st in FEATURE_STAGES:
+        for st in feature_stages(cfg):
             fo = store.get(where["features"][st.name])
             if fo is None:
                 raise StoreError(f"the {st.name} object of an item is missing from the cache")
@@ -1028,6 +1034,7 @@ def _publish(
             key=arrays[i]["key"],
             n_samples=arrays[i]["n_samples"],
             n_frames=arrays[i]["n_frames"],
+            n_units=int(arrays[i].get("n_units", 0)),
             load=_shard_loader(store, arrays[i], cfg),
         )
         for i in ids

@@ -40,6 +40,7 @@ __all__ = [
     "Stage",
     "Variant",
     "f0_cents_histogram",
+    "feature_stages",
     "feature_view",
     "legacy_layout",
     "run_augment",
@@ -48,6 +49,7 @@ __all__ = [
     "run_loudness",
     "run_mel",
     "run_quantize",
+    "run_units",
     "run_volume",
     "shard_layout",
     "stage_config",
@@ -77,22 +79,28 @@ class ArraySpec:
     dtype
         numpy dtype name (``"float32"``, ``"uint8"``).
     level
-        ``"sample"`` (one value per audio sample) or ``"frame"`` (one row per frame).
+        ``"sample"`` (one value per audio sample), ``"frame"`` (one row per frame of the
+        grid) or ``"unit"`` (one row per frame of the content encoder, 20 ms).
     columns
-        Dotted config path of the second dimension (``"mel.n_mels"``), None for 1-D.
+        Dotted config path of the second dimension (``"mel.n_mels"``), or a function of the
+        config giving it (the encoder's width), None for 1-D.
     stored
         False for arrays kept in the cache only (inputs of other stages), never in shards.
     """
 
     name: str
     dtype: str
-    level: Literal["sample", "frame"]
-    columns: str | None = None
+    level: Literal["sample", "frame", "unit"]
+    columns: str | Callable[[BuildConfig], int] | None = None
     stored: bool = True
 
     def width(self, cfg: BuildConfig) -> int:
         """Columns per row (1 for a 1-D array)."""
-        return 1 if self.columns is None else int(_get(cfg, self.columns))
+        if self.columns is None:
+            return 1
+        if callable(self.columns):
+            return int(self.columns(cfg))
+        return int(_get(cfg, self.columns))
 
     def row_bytes(self, cfg: BuildConfig) -> int:
         """Bytes per sample or frame."""
@@ -455,6 +463,41 @@ def run_volume(y: FloatArray, cfg: BuildConfig, n_frames: int | None = None) -> 
     return np.asarray(out, dtype=np.float32)
 
 
+def run_units(y: FloatArray, cfg: BuildConfig) -> npt.NDArray[np.float32]:
+    """Content units ``(unit frames, dims)`` of the item's 16 kHz audio (``content.encoder``)."""
+    from svcprep.dsp.resample import resample
+    from svcprep.export.content import cached_encoder, encode
+
+    spec = cfg.content.encoder
+    if spec is None:
+        raise ValueError("run_units needs content.encoder")
+    y16 = resample(y, orig_sr_hz=cfg.load.sample_rate_hz, target_sr_hz=16000)
+    return encode(cached_encoder(spec), y16)
+
+
+def _units_dims(cfg: BuildConfig) -> int:
+    from svcprep.export.content import encoder_dims
+
+    assert cfg.content.encoder is not None
+    return encoder_dims(cfg.content.encoder)
+
+
+def _units_key_extra(cfg: BuildConfig) -> dict[str, Any]:
+    from svcprep.export.content import encoder_identity
+
+    assert cfg.content.encoder is not None
+    return {"_encoder": encoder_identity(cfg.content.encoder)}
+
+
+def _units_libraries(cfg: BuildConfig) -> tuple[str, ...]:
+    from svcprep.encoders import is_builtin_spec
+
+    spec = cfg.content.encoder or ""
+    if is_builtin_spec(spec):
+        return ("torch", "transformers")
+    return ("onnxruntime",) if spec.lower().endswith(".onnx") else ()
+
+
 # --- the registry ----------------------------------------------------------------------
 
 
@@ -582,6 +625,21 @@ STAGES: dict[str, Stage] = {
             compute=lambda y, cfg, n: {"volume": run_volume(y, cfg, n)},
         ),
         Stage(
+            "units",
+            1,
+            "item",
+            fields=("load.sample_rate_hz",),
+            # the spec names files: the key holds the model's digest and layer instead (key_extra)
+            selects=("content.encoder",),
+            upstream=("quantize",),
+            arrays=(ArraySpec("units", "float32", "unit", columns=_units_dims),),
+            libraries=("numpy", "soxr"),
+            extra_libraries=_units_libraries,
+            key_extra=_units_key_extra,
+            enabled=lambda cfg: cfg.content.encoder is not None,
+            compute=lambda y, cfg, n: {"units": run_units(y, cfg)},
+        ),
+        Stage(
             "validate",
             2,
             "item",
@@ -602,8 +660,13 @@ STAGES: dict[str, Stage] = {
     )
 }
 
-#: The frame-level feature stages, computed on every item and variant's audio.
+#: The feature stages, computed on every item and variant's audio (where enabled).
 FEATURE_STAGES: tuple[Stage, ...] = tuple(s for s in STAGES.values() if s.compute is not None)
+
+
+def feature_stages(cfg: BuildConfig) -> tuple[Stage, ...]:
+    """The feature stages a config runs (``units`` only with ``content.encoder``)."""
+    return tuple(s for s in FEATURE_STAGES if s.enabled(cfg))
 
 
 def stage_config(cfg: BuildConfig, name: str) -> dict[str, Any]:
@@ -657,7 +720,7 @@ class ShardLayout:
 def shard_layout(cfg: BuildConfig) -> ShardLayout:
     """The stored arrays of every item: the audio, then each feature stage's stored arrays."""
     rows = [("audio", "float32", "sample", 0)]
-    for st in FEATURE_STAGES:
+    for st in feature_stages(cfg):
         rows += [(a.name, a.dtype, a.level, a.width(cfg) if a.columns else 0) for a in st.stored_arrays]
     return ShardLayout(tuple(rows))
 
@@ -740,15 +803,16 @@ def validate_item(
         flags.append("non_finite")
     bad: dict[str, Any] = {}
     nonfinite: dict[str, int] = {}
-    for st in FEATURE_STAGES:
+    for st in feature_stages(cfg):
         for spec in st.stored_arrays:
             a = feats.get(spec.name)
             if a is None:
                 bad[spec.name] = "missing"
                 continue
             shape = np.shape(a)
-            want = (n,) if spec.columns is None else (n, spec.width(cfg))
-            if shape != want:
+            rows = shape[0] if spec.level == "unit" and shape else n  # units keep the encoder's rate
+            want = (rows,) if spec.columns is None else (rows, spec.width(cfg))
+            if shape != want or (spec.level == "unit" and rows == 0):
                 bad[spec.name] = f"shape {shape}, expected {want}"
             if np.issubdtype(np.asarray(a).dtype, np.floating):
                 k = int(np.sum(~np.isfinite(a)))

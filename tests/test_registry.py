@@ -31,6 +31,7 @@ from svcprep.stages import (
     run_mel,
     run_quality,
     run_quantize,
+    run_units,
     run_volume,
     shard_layout,
     validate_item,
@@ -144,6 +145,11 @@ def _stage_runs(name: str, tmp_path: Path) -> list[tuple[BuildConfig, Callable[[
         return runs
     if name == "quantize":
         return [(_cfg("features.sample_format=pcm16"), lambda: run_quantize(y))]
+    if name == "units":
+        from tests._hubert import tiny_hubert_dir
+
+        c = _cfg(f"content.encoder=hf:{tiny_hubert_dir(tmp_path)}@l1")
+        return [(c, lambda: run_units(y, c))]
     if name == "f0":
         cfgs = [_cfg(f"f0.method={m}") for m in ("harvest", "dio", "pyin")]
         cfgs.append(_cfg("f0.method=dio", "f0.analysis_sample_rate_hz=16000"))
@@ -310,8 +316,8 @@ def test_a_centered_result_cut_to_the_floor_grid_equals_computing_on_it() -> Non
 def test_shard_layout_and_validation_follow_the_registry() -> None:
     cfg = _cfg("mel.n_mels=80")
     layout = shard_layout(cfg)
-    stored = [a.name for st in FEATURE_STAGES for a in st.stored_arrays]
-    assert layout.names() == ("audio", *stored)
+    stored = [a.name for st in FEATURE_STAGES if st.enabled(cfg) for a in st.stored_arrays]
+    assert layout.names() == ("audio", *stored) and "units" not in stored  # units: content.encoder only
     assert layout.width("mel") == 80 and layout.width("f0") == 0
     assert "f0_raw" not in layout.names()  # cache-only arrays stay out of shards
 
@@ -335,5 +341,5 @@ def test_stage_versions_and_upstreams_are_declared_once() -> None:
         assert st.version >= 1
         for up in st.upstream:
             assert up in STAGES and names.index(up) < names.index(st.name), (st.name, up)
-        if st.compute is not None:
-            assert st.arrays and all(a.level == "frame" for a in st.arrays)
+        if st.compute is not None:  # feature stages: on the grid, or the encoder's own unit rate
+            assert st.arrays and all(a.level in ("frame", "unit") for a in st.arrays)

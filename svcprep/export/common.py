@@ -349,11 +349,18 @@ class ExportJob:
                 self.skip(it, why)
         self.items = kept
 
+    @property
+    def has_units(self) -> bool:
+        """Whether the export writes content units: an encoder was given, or the dataset stores units."""
+        return self.encoder is not None or "units" in self.ds.array_names
+
     def content(self, item: ExportItem) -> npt.NDArray[np.float32] | None:
-        """The encoder's units of an item's 16 kHz audio, or None without an encoder."""
-        if self.encoder is None:
-            return None
-        return encode(self.encoder, self.audio_16k(item))
+        """The item's content units: the given encoder's of its 16 kHz audio, else the units the
+        build stored (``content.encoder``), else None."""
+        if self.encoder is not None:
+            return encode(self.encoder, self.audio_16k(item))
+        stored = item.arrays.get("units")
+        return None if stored is None else np.asarray(stored, dtype=np.float32)
 
     def audio_16k(self, item: ExportItem) -> npt.NDArray[np.float32]:
         """The item's audio resampled to 16 kHz (cached on the item)."""

@@ -16,6 +16,7 @@ it does itself.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,18 @@ import numpy.typing as npt
 
 from svcprep.errors import ConfigError
 
-__all__ = ["UNIT_HOP_16K", "Encoder", "align_units", "encode", "load_encoder", "nearest_unit_index"]
+__all__ = [
+    "UNIT_HOP_16K",
+    "Encoder",
+    "align_units",
+    "cached_encoder",
+    "check_encoder_spec",
+    "encode",
+    "encoder_dims",
+    "encoder_identity",
+    "load_encoder",
+    "nearest_unit_index",
+]
 
 #: Samples per content frame at 16 kHz (HuBERT / ContentVec: 20 ms).
 UNIT_HOP_16K = 320
@@ -90,6 +102,10 @@ def load_encoder(spec: str | Encoder) -> Encoder:
     if not isinstance(spec, str) or not spec.strip():
         raise ConfigError(f"--encoder {spec!r}: give MODULE:FUNCTION or a path to an .onnx model")
     text = spec.strip()
+    from svcprep.encoders import is_builtin_spec, load_builtin_encoder
+
+    if is_builtin_spec(text):
+        return load_builtin_encoder(text)
     if text.lower().endswith(".onnx"):
         return _onnx_encoder(Path(text))
     module_name, sep, attr = text.partition(":")
@@ -112,6 +128,85 @@ def load_encoder(spec: str | Encoder) -> Encoder:
     if not callable(obj):
         raise ConfigError(f"--encoder {text!r}: {attr!r} is not callable")
     return obj
+
+
+@functools.lru_cache(maxsize=2)
+def cached_encoder(spec: str) -> Encoder:
+    """:func:`load_encoder` of a spec string, loaded once per process (models are large)."""
+    return load_encoder(spec)
+
+
+def encoder_dims(spec: str) -> int:
+    """Width of an encoder's units (from a built-in model's config, else one probe run)."""
+    enc = cached_encoder(spec)
+    dims = getattr(enc, "dims", None)
+    if isinstance(dims, int):
+        return dims
+    return int(encode(enc, np.zeros(16000, dtype=np.float32)).shape[1])
+
+
+def check_encoder_spec(spec: str) -> None:
+    """Validate an encoder spec before any work, importing no heavy library.
+
+    Built-in specs (``hubert:PATH``, ``contentvec:PATH``, ``hf:DIR``) check their files and
+    that torch and transformers are installed; an ``.onnx`` path must exist and
+    onnxruntime be installed; ``MODULE:FUNCTION`` must name an importable module.
+
+    Raises
+    ------
+    ConfigError
+        What is wrong, and the fix (the pip command for a missing extra).
+    """
+    import importlib.util
+
+    from svcprep.encoders import check_builtin_encoder, is_builtin_spec
+
+    text = spec.strip()
+    if is_builtin_spec(text):
+        check_builtin_encoder(text)
+    elif text.lower().endswith(".onnx"):
+        if not Path(text).is_file():
+            raise ConfigError(f"content.encoder {text!r}: no such ONNX model file")
+        if importlib.util.find_spec("onnxruntime") is None:
+            raise ConfigError(
+                f"content.encoder {text!r}: running an ONNX model needs onnxruntime: pip install onnxruntime"
+            )
+    else:
+        module, sep, attr = text.partition(":")
+        if not sep or not module or not attr:
+            raise ConfigError(
+                f"content.encoder {text!r}: give hubert:PATH, contentvec:PATH, hf:DIR, FILE.onnx or "
+                "MODULE:FUNCTION"
+            )
+        try:
+            found = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            found = None
+        if found is None:
+            raise ConfigError(f"content.encoder {text!r}: cannot find module {module!r}")
+
+
+def encoder_identity(spec: str) -> dict[str, str]:
+    """What identifies an encoder's output in a cache key: a content digest where there is a file.
+
+    Built-in encoders: the checkpoint's digest and the output layer; ONNX: the file's
+    sha256; ``MODULE:FUNCTION``: the spec itself (rename the function when it changes).
+    """
+    import hashlib
+
+    from svcprep.encoders import is_builtin_spec
+
+    text = spec.strip()
+    if is_builtin_spec(text):
+        # the digest covers the weights and the output layer, not where the files are
+        return {"kind": "builtin", "digest": str(getattr(cached_encoder(text), "digest", ""))}
+    if text.lower().endswith(".onnx"):
+        h = hashlib.sha256()
+        with open(text, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        return {"kind": "onnx", "digest": h.hexdigest()}
+    return {"kind": "python", "digest": text}
 
 
 def encode(encoder: Encoder, audio_16k: npt.ArrayLike) -> npt.NDArray[np.float32]:

@@ -227,7 +227,7 @@ def export_diffsinger(job: ExportJob) -> None:
             else "one speaker: use_spk_id false"
         )
     )
-    if job.encoder is not None:
+    if job.has_units:
         job.notes.append("the encoder was not used: DiffSinger's acoustic model takes phonemes, not units")
     src = shlex.quote(str(job.dest))
     job.next_steps.append(f"cp -r {src}/data {src}/configs DIFFSINGER_FOLDER/ && cd DIFFSINGER_FOLDER")

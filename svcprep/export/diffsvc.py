@@ -274,7 +274,7 @@ def export_diffsvc(job: ExportJob) -> None:
         ]
         job.write_text(path, yaml_text(doc, header))
 
-    if job.encoder is None:
+    if not job.has_units:
         job.todo.append(
             "content units: preprocessing/binarize.py computes HuBERT-soft units itself from the "
             f"checkpoint in {PurePosixPath(HUBERT_PATH).parent}/ (it loads the first *.pt found there; on "

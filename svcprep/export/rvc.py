@@ -415,7 +415,7 @@ def _report(job: ExportJob, *, version: str, width: int, tag: str, n_val: int, r
         "then in the RVC root:"
     )
     job.next_steps.append("# 20240604 branch:")
-    if job.encoder is None:
+    if not job.has_units:
         job.todo.append(
             f"{feat}/<name>.npy (HuBERT units) for every item: RVC's feature step writes them from "
             f"1_16k_wavs (needs assets/hubert/hubert_base.pt): {feature_old}  "
@@ -428,7 +428,7 @@ def _report(job: ExportJob, *, version: str, width: int, tag: str, n_val: int, r
         f"(writes logs/{exp}/added_IVF*_{exp}_{version}.index)"
     )
     job.next_steps.append("# main branch (no logs/mute in git: unzip its mute.zip into logs/ first):")
-    if job.encoder is None:
+    if not job.has_units:
         job.next_steps.append(feature_main)
     job.next_steps.append(f"PYTHONPATH=. python -P train/train.py {train_args}")
     job.next_steps.append(f'PYTHONPATH=. python -P train/train_index.py "{exp}" {version} assets/indices 4')

@@ -340,7 +340,7 @@ def export_sovits(job: ExportJob) -> None:
             f"on 16-bit samples (features.sample_format='pcm16'). {rebuild}"
         )
     torch: Any = None
-    if job.encoder is not None:
+    if job.has_units:
         try:
             torch = importlib.import_module("torch")
         except ImportError:
@@ -430,7 +430,7 @@ def export_sovits(job: ExportJob) -> None:
     )
 
     where = "in the so-vits-svc 4.1 folder"
-    if job.encoder is None:
+    if not job.has_units:
         job.todo.append(
             f"<name>.wav.soft.pt ({encoder_name} content units, configs/config.json model.speech_encoder): "
             f"put {_CHECKPOINTS[encoder_name]} in place and run `python preprocess_hubert_f0.py "
@@ -479,7 +479,7 @@ def export_sovits(job: ExportJob) -> None:
     )
     dest = shlex.quote(str(job.dest))
     job.next_steps.append(f"cp -r {dest}/dataset {dest}/filelists {dest}/configs /path/to/so-vits-svc/")
-    if job.encoder is None:
+    if not job.has_units:
         job.next_steps.append("python preprocess_hubert_f0.py --f0_predictor harvest")
     job.next_steps.append("python train.py -c configs/config.json -m 44k")
     if with_mel:

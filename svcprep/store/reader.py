@@ -188,11 +188,11 @@ class Dataset(Sequence[dict[str, Any]]):
         except KeyError:
             raise KeyError(f"no item {item_id!r} in {self.root} version {self.version}") from None
         sh = self._shard(e["shard"])
-        a0, a1 = e["audio"]
-        f0, f1 = e["frames"]
+        where = {"sample": "audio", "frame": "frames", "unit": "units"}
         out: dict[str, npt.NDArray[Any]] = {}
         for name, _dtype, level, _width in self.layout.arrays:
-            out[name] = sh[name][a0:a1] if level == "sample" else sh[name][f0:f1]
+            lo, hi = e[where[level]]
+            out[name] = sh[name][lo:hi]
         return out
 
     def record(self, item_id: str) -> Record:

@@ -14,7 +14,8 @@ Layout of ``shards/<shard-id>/``::
 The arrays are those the stage registry declares as stored
 (:func:`svcprep.stages.shard_layout`); ``index.json`` lists them under ``arrays``.
 Item ``k``'s audio is ``audio[start:stop]`` and its frame arrays are rows
-``frames[0]:frames[1]`` of every frame array. Every file loads with
+``frames[0]:frames[1]`` of every frame array; with content units (``units.npy``, their own
+20 ms rate) each entry also has ``"units": [start, stop]``. Every file loads with
 ``np.load(path, mmap_mode="r", allow_pickle=False)``: nothing in a shard can run code.
 A shard's id is the hash of the ids and content keys of its items, so an unchanged
 group of items keeps its shard across versions and the folder is written only once.
@@ -52,12 +53,17 @@ class ShardItem:
     n_samples: int
     n_frames: int
     load: Callable[[], Mapping[str, npt.NDArray[Any]]]
+    n_units: int = 0  # rows of the content units (their own 20 ms rate), 0 without
+
+    def rows(self, level: str) -> int:
+        """Rows the item has at an array level (``sample``, ``frame`` or ``unit``)."""
+        return {"sample": self.n_samples, "frame": self.n_frames, "unit": self.n_units}[level]
 
     def nbytes(self, layout: ShardLayout) -> int:
         """Bytes the item takes in a shard."""
         total = 0
         for _name, dtype, level, width in layout.arrays:
-            rows = self.n_samples if level == "sample" else self.n_frames
+            rows = self.rows(level)
             total += rows * max(width, 1) * np.dtype(dtype).itemsize
         return total
 
@@ -115,27 +121,34 @@ def write_shard(
     """
     sid = shard_id(items, layout=layout)
     index: dict[str, dict[str, Any]] = {}
-    a = f = 0
+    a = f = u = 0
+    has_units = any(level == "unit" for _n, _d, level, _w in layout.arrays)
     entries = []
     for it in items:
-        index[it.id] = {"shard": sid, "audio": [a, a + it.n_samples], "frames": [f, f + it.n_frames]}
-        entries.append({"id": it.id, "audio": [a, a + it.n_samples], "frames": [f, f + it.n_frames]})
+        ranges: dict[str, Any] = {"audio": [a, a + it.n_samples], "frames": [f, f + it.n_frames]}
+        if has_units:
+            ranges["units"] = [u, u + it.n_units]
+        index[it.id] = {"shard": sid, **ranges}
+        entries.append({"id": it.id, **ranges})
         a += it.n_samples
         f += it.n_frames
+        u += it.n_units
+    totals = {"sample": a, "frame": f, "unit": u}
+    where = {"sample": "audio", "frame": "frames", "unit": "units"}
     target = root / sid
     if (target / "index.json").is_file():
         return sid, index
     with atomic_dir(target) as tmp:
         mm: dict[str, np.memmap[Any, Any]] = {}
         for name, dtype, level, width in layout.arrays:
-            rows = a if level == "sample" else f
+            rows = totals[level]
             shape = (rows,) if width == 0 else (rows, width)
             mm[name] = np.lib.format.open_memmap(tmp / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
         for it in items:
             arrays = it.load()
             e = index[it.id]
             for name, _dtype, level, _width in layout.arrays:
-                lo, hi = e["audio"] if level == "sample" else e["frames"]
+                lo, hi = e[where[level]]
                 mm[name][lo:hi] = arrays[name]
         for m in mm.values():
             m.flush()
