@@ -190,10 +190,23 @@ class FeaturesConfig(_Frozen):
 class F0Config(_Frozen):
     """Fundamental-frequency extraction (stage ``f0``)."""
 
-    method: Literal["harvest", "dio", "pyin", "praat", "fcpe"] = Field(
+    method: Literal["harvest", "dio", "pyin", "praat", "fcpe", "rmvpe"] = Field(
         "harvest",
         description="`praat` needs the optional extra svcprep[praat] (GPL-3); `fcpe` (the FCPE network, "
-        "more accurate and faster than harvest) needs svcprep[fcpe].",
+        "more accurate and faster than harvest) needs svcprep[fcpe]; `rmvpe` runs your own rmvpe.pt "
+        "(svcprep[rmvpe]) or rmvpe.onnx (onnxruntime) from f0.model_path.",
+    )
+    model_path: str | None = Field(
+        None,
+        description="The model file of f0.method='rmvpe' (RVC's assets/rmvpe/rmvpe.pt or rmvpe.onnx); its "
+        "digest, not its path, enters the cache key.",
+    )
+    model_threshold: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="The network's own voicing threshold on its peak salience (None: fcpe 0.006, rmvpe 0.03 "
+        "as RVC; so-vits uses 0.05).",
     )
     f0_floor_hz: float = Field(50.0, gt=0.0)
     f0_ceil_hz: float = Field(1100.0, gt=0.0)
@@ -244,6 +257,20 @@ class F0Config(_Frozen):
                 f"f0.f0_floor_hz={self.f0_floor_hz} must be below f0.f0_ceil_hz={self.f0_ceil_hz}"
             )
         rate = self.analysis_sample_rate_hz
+        if self.method == "rmvpe" and not self.model_path:
+            raise ValueError(
+                "f0.method='rmvpe' needs f0.model_path: the rmvpe.pt or rmvpe.onnx of your RVC install "
+                "(assets/rmvpe/), which svcprep cannot ship"
+            )
+        if self.model_path is not None and self.method != "rmvpe":
+            raise ValueError(
+                f"f0.model_path is only used by f0.method='rmvpe', not {self.method!r}: unset it"
+            )
+        if self.model_threshold is not None and self.method not in ("fcpe", "rmvpe"):
+            raise ValueError(
+                f"f0.model_threshold is the fcpe/rmvpe network's threshold, not used by {self.method!r}: "
+                "unset it"
+            )
         if self.match != "none":
             if self.method not in ("harvest", "dio"):
                 raise ValueError(

@@ -749,6 +749,10 @@ def check_optional_backends(cfg: BuildConfig) -> None:
         from svcprep.dsp.fcpe import check_fcpe
 
         check_fcpe()
+    if cfg.f0.method == "rmvpe" and cfg.f0.model_path is not None:
+        from svcprep.dsp.rmvpe import check_rmvpe
+
+        check_rmvpe(cfg.f0.model_path)
     if cfg.content.encoder is not None:
         from svcprep.export.content import check_encoder_spec
 

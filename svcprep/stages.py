@@ -139,6 +139,9 @@ class Stage:
     selects
         Fields that decide which outputs exist rather than what one holds (the list of
         augmentation variants): each output's own parameter enters its key.
+    replaced
+        Section fields whose value enters the key through ``key_extra`` instead (a model
+        file's path: its digest), so moving the file keeps the cache.
     extra_libraries
         Libraries used only in some configurations (librosa's numba kernels for
         ``f0.method = "pyin"``); added to ``libraries`` for those.
@@ -164,6 +167,7 @@ class Stage:
     grid: Literal["item", "centered"] = "item"
     omit_defaults: tuple[str, ...] = ()
     selects: tuple[str, ...] = ()
+    replaced: tuple[str, ...] = ()
     extra_libraries: Callable[[BuildConfig], tuple[str, ...]] | None = None
     key_extra: Callable[[BuildConfig], dict[str, Any]] | None = None
     enabled: Callable[[BuildConfig], bool] = field(default=lambda cfg: True)
@@ -187,6 +191,8 @@ class Stage:
                 default = type(section).model_fields[name].get_default(call_default_factory=True)
                 if values.get(name) == default:
                     values.pop(name, None)
+            for name in self.replaced:
+                values.pop(name, None)
             data.update(values)
         if self.key_extra is not None:
             data.update(self.key_extra(cfg))
@@ -394,6 +400,8 @@ def run_f0(y: FloatArray, cfg: BuildConfig, n_frames: int | None = None) -> dict
             voicing_min_db=fc.voicing_min_db,
             chunk_s=fc.chunk_s,
             analysis_rate_hz=fc.analysis_sample_rate_hz,
+            model_path=fc.model_path,
+            model_threshold=fc.model_threshold,
         )
     voiced = np.asarray(track.voiced, dtype=bool)
     raw = np.where(voiced, track.f0_hz, 0.0).astype(np.float32)
@@ -509,6 +517,12 @@ def _f0_key_extra(cfg: BuildConfig) -> dict[str, Any]:
 
         # a GPU's kernels round differently from the CPU's: keep their results apart
         return {"_device": fcpe_device()}
+    if cfg.f0.method == "rmvpe":
+        from svcprep.dsp.rmvpe import rmvpe_model_digest
+
+        assert cfg.f0.model_path is not None
+        # the model's content, not where the file lies
+        return {"_model": rmvpe_model_digest(cfg.f0.model_path)}
     return {}
 
 
@@ -517,6 +531,9 @@ def _f0_extra_libraries(cfg: BuildConfig) -> tuple[str, ...]:
         return ("numba",)
     if cfg.f0.method == "fcpe":
         return ("torch", "torchfcpe")
+    if cfg.f0.method == "rmvpe":
+        path = cfg.f0.model_path or ""
+        return ("onnxruntime",) if path.lower().endswith(".onnx") else ("torch",)
     return ()
 
 
@@ -597,7 +614,8 @@ STAGES: dict[str, Stage] = {
             libraries=("numpy", "scipy", "pyworld", "librosa", "soxr"),
             extra_libraries=_f0_extra_libraries,
             grid="centered",
-            omit_defaults=("analysis_sample_rate_hz", "chunk_s", "match"),
+            omit_defaults=("analysis_sample_rate_hz", "chunk_s", "match", "model_path", "model_threshold"),
+            replaced=("model_path",),
             key_extra=_f0_key_extra,
             compute=lambda y, cfg, n: run_f0(y, cfg, n),
             finish=_finish_f0,

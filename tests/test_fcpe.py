@@ -68,7 +68,7 @@ def test_pitch_belongs_at_10_ms_frames_and_maps_onto_the_grid() -> None:
 
 def test_track_on_grid_interpolates_in_log_f0_and_takes_the_nearest_at_voicing_edges() -> None:
     src = np.array([100.0, 200.0, 0.0, 400.0])
-    got = track_on_grid(src, frame_period_s=0.01, n_frames=8, grid_period_s=0.005)
+    got = track_on_grid(src, frame_rate_hz=100, sample_rate_hz=16000, hop_length=80, n_frames=8)
     # grid times 0, 5, ..., 35 ms: 100, sqrt(100*200), 200, then the nearest of (200, 0) and (0, 400)
     want = [100.0, np.sqrt(100 * 200), 200.0, 0.0, 0.0, 400.0, 400.0, 400.0]
     np.testing.assert_allclose(got, want)

@@ -61,7 +61,7 @@ __all__ = [
     "track_on_grid",
 ]
 
-F0Method = Literal["harvest", "dio", "pyin", "praat", "fcpe"]
+F0Method = Literal["harvest", "dio", "pyin", "praat", "fcpe", "rmvpe"]
 VoicingMode = Literal["refined", "native"]
 UnvoicedFill = Literal["interpolate_hz", "interpolate_log", "zero"]
 F0Match = Literal["rvc", "sovits"]
@@ -70,7 +70,7 @@ F0Match = Literal["rvc", "sovits"]
 RVC_F0_RATE_HZ = 16000
 RVC_F0_HOP = 160
 
-_METHODS: tuple[str, ...] = ("harvest", "dio", "pyin", "praat", "fcpe")
+_METHODS: tuple[str, ...] = ("harvest", "dio", "pyin", "praat", "fcpe", "rmvpe")
 _VOICINGS: tuple[str, ...] = ("refined", "native")
 _FILLS: tuple[str, ...] = ("interpolate_hz", "interpolate_log", "zero")
 
@@ -255,15 +255,23 @@ def _world(
 
 
 def _fcpe(
-    x: npt.NDArray[np.float64], *, sample_rate_hz: int, hop_length: int, n_frames: int
+    x: npt.NDArray[np.float64],
+    *,
+    sample_rate_hz: int,
+    hop_length: int,
+    n_frames: int,
+    threshold: float | None,
 ) -> npt.NDArray[np.float64]:
-    from svcprep.dsp.fcpe import FCPE_FRAME_S, FCPE_RATE_HZ, fcpe_f0_16k
+    from svcprep.dsp.fcpe import FCPE_RATE_HZ, fcpe_f0_16k
     from svcprep.dsp.resample import resample
 
     x16 = resample(x.astype(np.float32), orig_sr_hz=sample_rate_hz, target_sr_hz=FCPE_RATE_HZ)
-    track = fcpe_f0_16k(x16)
     return track_on_grid(
-        track, frame_period_s=FCPE_FRAME_S, n_frames=n_frames, grid_period_s=hop_length / sample_rate_hz
+        fcpe_f0_16k(x16),
+        frame_rate_hz=100,
+        sample_rate_hz=sample_rate_hz,
+        hop_length=hop_length,
+        n_frames=n_frames,
     )
 
 
@@ -527,6 +535,8 @@ def extract_f0(
     voicing_min_db: float = -50.0,
     chunk_s: float = 30.0,
     analysis_rate_hz: int | None = None,
+    model_path: str | None = None,
+    model_threshold: float | None = None,
 ) -> F0Track:
     """Extract F0 on svcprep's frame grid.
 
@@ -548,7 +558,8 @@ def extract_f0(
         is above 22.05 kHz), ``"praat"`` (Praat's autocorrelation method; needs the
         optional extra ``svcprep[praat]``) or ``"fcpe"`` (the FCPE network of the
         optional extra ``svcprep[fcpe]``, see :mod:`svcprep.dsp.fcpe`; run on the whole
-        item, never chunked).
+        item, never chunked) or ``"rmvpe"`` (your own RMVPE model file, ``model_path``;
+        see :mod:`svcprep.dsp.rmvpe`).
     f0_floor_hz, f0_ceil_hz
         Search range. Candidates outside it are clamped into it and marked unvoiced.
     voicing
@@ -567,6 +578,10 @@ def extract_f0(
         ``sample_rate_hz`` (None: at ``sample_rate_hz``). Frame times are unchanged;
         16000 makes dio at 44.1 kHz about twice as fast. Voicing is still decided on
         the input itself.
+    model_path
+        The RMVPE model file (``.pt`` or ``.onnx``) of ``method="rmvpe"``.
+    model_threshold
+        The network's voicing threshold on its peak salience (None: FCPE 0.006, RMVPE 0.03).
 
     Returns
     -------
@@ -613,6 +628,12 @@ def extract_f0(
         from svcprep.dsp.fcpe import check_fcpe
 
         check_fcpe()
+    if method == "rmvpe":
+        from svcprep.dsp.rmvpe import check_rmvpe
+
+        if model_path is None:
+            raise ConfigError("f0 method='rmvpe' needs model_path: your rmvpe.pt or rmvpe.onnx")
+        check_rmvpe(model_path)
 
     xn = _normalised(x)
     if n_frames == 0 or xn is None:
@@ -625,8 +646,17 @@ def extract_f0(
     if method == "fcpe":
         # the network sees the whole item at its own level: no chunks (its normalisation spans
         # the time axis), no rescaling
-        cand = _fcpe(x, sample_rate_hz=sr, hop_length=hop, n_frames=n_frames)
+        cand = _fcpe(x, sample_rate_hz=sr, hop_length=hop, n_frames=n_frames, threshold=model_threshold)
         native_voiced = cand > 0
+    elif method == "rmvpe":
+        from svcprep.dsp.rmvpe import RMVPE_THRESHOLD, rmvpe_f0
+
+        if model_path is None:
+            raise ConfigError("f0 method='rmvpe' needs model_path: your rmvpe.pt or rmvpe.onnx")
+        cand, native_voiced = rmvpe_f0(
+            x.astype(np.float32), sample_rate_hz=sr, hop_length=hop, n_frames=n_frames, model_path=model_path,
+            threshold=RMVPE_THRESHOLD if model_threshold is None else model_threshold,
+        )  # fmt: skip
     else:
         cand, native_voiced = _chunked(
             xn, method=method, sample_rate_hz=sr, hop_length=hop, n_frames=n_frames, f0_floor_hz=f0_floor_hz,
@@ -655,24 +685,26 @@ def extract_f0(
 
 
 def track_on_grid(
-    f0_hz: npt.ArrayLike, *, frame_period_s: float, n_frames: int, grid_period_s: float
+    f0_hz: npt.ArrayLike, *, frame_rate_hz: int, sample_rate_hz: int, hop_length: int, n_frames: int
 ) -> npt.NDArray[np.float64]:
-    """Map a track with frame ``j`` at ``j * frame_period_s`` onto frames ``i * grid_period_s``.
+    """Map a track with frame ``j`` at ``j / frame_rate_hz`` s onto svcprep's grid.
 
-    Between two voiced source frames the value is interpolated linearly in log-F0; where
-    either neighbour is unvoiced (0) the nearest source frame's value is taken, so voicing
-    changes at the midpoint. Grid times past the last source frame take its value.
+    Grid frame ``i`` is at ``i * hop_length / sample_rate_hz`` s; its position in source
+    frames is computed in exact integers. Between two voiced source frames the value is
+    interpolated linearly in log-F0 (exactly the source value where the times coincide);
+    where either neighbour is unvoiced (0) the nearer frame's value is taken, the later one
+    at exactly half way; grid times past the last source frame take its value.
 
     Parameters
     ----------
     f0_hz
         Source track in Hz, 0 = unvoiced.
-    frame_period_s
-        Source frame period (FCPE and RMVPE: 0.010).
+    frame_rate_hz
+        Source frames per second (FCPE and RMVPE: 100).
+    sample_rate_hz, hop_length
+        The grid.
     n_frames
         Frames of the grid.
-    grid_period_s
-        Grid frame period (``hop_length / sample_rate_hz``).
 
     Returns
     -------
@@ -684,16 +716,21 @@ def track_on_grid(
         return np.zeros(0)
     if src.size == 0:
         return np.zeros(n_frames)
-    pos = np.arange(n_frames, dtype=np.float64) * (grid_period_s / frame_period_s)
-    j = np.clip(np.floor(pos).astype(np.int64), 0, src.size - 1)
-    k = np.minimum(j + 1, src.size - 1)
-    frac = np.clip(pos - j, 0.0, 1.0)
+    sr = int(sample_rate_hz)
+    num = np.arange(n_frames, dtype=np.int64) * (int(hop_length) * int(frame_rate_hz))
+    j = num // sr
+    frac = (num - j * sr) / float(sr)
+    last = src.size - 1
+    frac = np.where(j >= last, 0.0, frac)
+    j = np.minimum(j, last)
+    k = np.minimum(j + 1, last)
     a, b = src[j], src[k]
     both = (a > 0) & (b > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lerp = np.exp(np.log(np.where(both, a, 1.0)) * (1 - frac) + np.log(np.where(both, b, 1.0)) * frac)
+    log_a = np.log(np.where(both, a, 1.0))
+    log_b = np.log(np.where(both, b, 1.0))
+    interp = np.where(frac == 0, a, np.exp(log_a + (log_b - log_a) * frac))
     nearest = np.where(frac < 0.5, a, b)
-    return np.where(both, lerp, nearest)
+    return np.where(both, interp, nearest)
 
 
 def resize_track(f0_hz: npt.ArrayLike, n_frames: int) -> npt.NDArray[np.float64]:
