@@ -513,10 +513,10 @@ def _f0_key_extra(cfg: BuildConfig) -> dict[str, Any]:
     if cfg.f0.method == "praat":
         return {"_praat": _praat_version()}
     if cfg.f0.method == "fcpe":
-        from svcprep.dsp.fcpe import fcpe_device
+        from svcprep.dsp.fcpe import fcpe_runtime
 
-        # a GPU's kernels round differently from the CPU's: keep their results apart
-        return {"_device": fcpe_device()}
+        # a GPU's kernels and onnxruntime's round differently from torch's CPU ones: keep apart
+        return {"_runtime": fcpe_runtime()}
     if cfg.f0.method == "rmvpe":
         from svcprep.dsp.rmvpe import rmvpe_model_digest
 
@@ -530,7 +530,9 @@ def _f0_extra_libraries(cfg: BuildConfig) -> tuple[str, ...]:
     if cfg.f0.method == "pyin":
         return ("numba",)
     if cfg.f0.method == "fcpe":
-        return ("torch", "torchfcpe")
+        from svcprep.dsp.fcpe import fcpe_runtime
+
+        return ("torch", "torchfcpe") + (("onnxruntime",) if fcpe_runtime() == "onnxruntime" else ())
     if cfg.f0.method == "rmvpe":
         path = cfg.f0.model_path or ""
         return ("onnxruntime",) if path.lower().endswith(".onnx") else ("torch",)

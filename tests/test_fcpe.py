@@ -109,7 +109,7 @@ def test_fcpe_never_imports_torchaudio_and_keys_its_device() -> None:
     assert out.strip().splitlines()[-1] == "False"
     cfg = load_config(overrides=["f0.method=fcpe"])
     conf = STAGES["f0"].config(cfg)
-    assert conf["method"] == "fcpe" and conf["_device"] in ("cpu", "cuda")
+    assert conf["method"] == "fcpe" and conf["_runtime"] in ("onnxruntime", "torch-cpu", "torch-cuda")
     assert {"torch", "torchfcpe"} <= set(STAGES["f0"].libraries_for(cfg))
 
 
@@ -124,3 +124,27 @@ def test_missing_extra_fails_before_work_with_the_pip_command(monkeypatch: pytes
     )
     with pytest.raises(ConfigError, match=r"pip install 'svcprep\[fcpe\]'"):
         check_optional_backends(load_config(overrides=["f0.method=fcpe"]))
+
+
+def test_onnxruntime_and_torch_give_the_same_pitch() -> None:
+    pytest.importorskip("onnxruntime")
+    import torch
+
+    from svcprep.dsp import fcpe
+
+    y = synth.sing_phrase(
+        sample_rate_hz=16000, notes_hz=(196.0, 294.0), note_s=0.4, pause_s=0.1, seed=2
+    ).audio
+    mel = torch.from_numpy(fcpe.fcpe_mel(y))[None]
+    net, _ = fcpe._network("cpu")
+    with torch.inference_mode():
+        sal = net(mel)
+        ref = net.infer(mel, decoder="local_argmax", threshold=0.006).reshape(-1).numpy()
+    # svcprep's decoding of torch's salience equals torchfcpe's own decoder
+    ours = fcpe.decode_local_argmax(sal[0].numpy(), net.cent_table.numpy(), threshold=0.006)
+    np.testing.assert_allclose(ours, ref, rtol=1e-5)
+    if fcpe.fcpe_runtime() == "onnxruntime":  # and the onnxruntime path agrees with torch
+        got = fcpe.fcpe_f0_16k(y)
+        assert np.array_equal(got > 0, ref > 0)
+        v = ref > 0
+        assert np.max(np.abs(1200 * np.log2(got[v] / ref[v]))) < 0.1
