@@ -13,7 +13,7 @@ import svcprep
 from tests._data import shared_file
 from tests.reportdata import SR, make_raw, song
 
-BUILD_SETTINGS = ["denoise.spectral_gating=false", "slice.min_segment_s=1.0"]
+BUILD_SETTINGS = ["denoise.spectral_gating=false", "slice.min_segment_s=1.0", "f0.method=dio"]
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ torchfcpe's bundled ``CFNaiveMelPE``; everything around it is svcprep's own:
   svcprep's refined voicing runs on top as for the other methods.
 
 On CPU the network runs in onnxruntime where it is installed (exported from torchfcpe's
-weights once per process; about twice torch's single-thread speed, salience within 2e-5 of
-torch's), decoded by :func:`decode_local_argmax`; on a GPU, or without onnxruntime, in
-torch. Each item runs alone (batch size 1) with one intra-op thread: FCPE's group norm takes
+weights once and kept in ``~/.cache/svcprep``, or ``$SVCPREP_CACHE_DIR``; about twice
+torch's single-thread speed, salience within 2e-5 of torch's), decoded by
+:func:`decode_local_argmax`; on a GPU, or without onnxruntime, in torch. Each item runs alone (batch size 1) with one intra-op thread: FCPE's group norm takes
 its statistics over the whole time axis, so zero-padding an item into a batch changes its
 frames (up to 30 cents and a few voicing flips measured on a 6 s item padded to 10 s), and
 torch's thread count changes the last digits. One item at a time on one thread gives the
@@ -27,6 +27,7 @@ same result for any number of build workers. CUDA is used when torch sees a GPU.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.util
@@ -127,18 +128,30 @@ def fcpe_runtime() -> str:
     return "onnxruntime" if importlib.util.find_spec("onnxruntime") is not None else "torch-cpu"
 
 
-@functools.lru_cache(maxsize=1)
-def _onnx_session() -> tuple[Any, npt.NDArray[np.float64]]:
-    """The bundled network exported once per process to ONNX, in onnxruntime (one thread), and its
-    cent table."""
+def _onnx_cache_path() -> Path | None:
+    """Where the exported network is kept between processes (None: no writable cache folder)."""
+    import os
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        tools = f"torch-{version('torch')}-onnx-{version('onnx')}"
+    except PackageNotFoundError:
+        return None
+    base = os.environ.get("SVCPREP_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME")
+    root = Path(base) if base else Path.home() / ".cache"
+    name = f"fcpe-{fcpe_version()}-{tools}.onnx"
+    return (root / "svcprep" / name) if base or Path.home().is_dir() else None
+
+
+def _export_onnx() -> bytes:
+    """The bundled network's forward (mel ``(1, T, 128)`` -> salience ``(1, T, 360)``) as ONNX bytes."""
     import io
 
-    import onnxruntime as ort
     import torch
 
     net, _ = _network("cpu")
 
-    class Salience(torch.nn.Module):  # the network's forward: mel (1, T, 128) -> salience (1, T, 360)
+    class Salience(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.net = net
@@ -153,12 +166,45 @@ def _onnx_session() -> tuple[Any, npt.NDArray[np.float64]]:
             Salience().eval(), (example,), buf, input_names=["mel"], output_names=["salience"],  # type: ignore[arg-type]
             dynamic_axes={"mel": {1: "frames"}, "salience": {1: "frames"}}, opset_version=17, dynamo=False,
         )  # fmt: skip
+    return buf.getvalue()
+
+
+def _onnx_bytes() -> bytes:
+    """The exported network, from the cache folder when an earlier process wrote it (about 7 s saved)."""
+    path = _onnx_cache_path()
+    if path is not None and path.is_file():
+        try:
+            return path.read_bytes()
+        except OSError:
+            pass
+    data = _export_onnx()
+    if path is not None:
+        from svcprep.store.atomic import atomic_write_bytes
+
+        with contextlib.suppress(OSError):  # a read-only home: export again next time
+            atomic_write_bytes(path, data, fsync=False)
+    return data
+
+
+@functools.lru_cache(maxsize=1)
+def _onnx_session() -> tuple[Any, npt.NDArray[np.float64]]:
+    """The bundled network in onnxruntime (one thread, deterministic) and its cent table."""
+    import onnxruntime as ort
+
+    net, _ = _network("cpu")
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.use_deterministic_compute = True
     options.log_severity_level = 3
-    session = ort.InferenceSession(buf.getvalue(), sess_options=options, providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(
+            _onnx_bytes(), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except Exception:  # a damaged cache file: export afresh
+        session = ort.InferenceSession(
+            _export_onnx(), sess_options=options, providers=["CPUExecutionProvider"]
+        )
     table = net.cent_table.detach().to("cpu").numpy().astype(np.float64)
     return session, table
 
