@@ -18,9 +18,9 @@ torchfcpe's bundled ``CFNaiveMelPE``; everything around it is svcprep's own:
 On CPU the network runs in onnxruntime where it is installed (exported from torchfcpe's
 weights once and kept in ``~/.cache/svcprep``, or ``$SVCPREP_CACHE_DIR``; about twice
 torch's single-thread speed, salience within 2e-5 of torch's), decoded by
-:func:`decode_local_argmax`; on a GPU, or without onnxruntime, in torch. Each item runs alone (batch size 1) with one intra-op thread: FCPE's group norm takes
-its statistics over the whole time axis, so zero-padding an item into a batch changes its
-frames (up to 30 cents and a few voicing flips measured on a 6 s item padded to 10 s), and
+:func:`decode_local_argmax`; on a GPU, or without onnxruntime, in torch. Each item runs
+alone (batch size 1) with one intra-op thread: FCPE's group norm takes its statistics
+over the whole time axis, so zero-padding an item into a batch changes its frames (up to 30 cents and a few voicing flips measured on a 6 s item padded to 10 s), and
 torch's thread count changes the last digits. One item at a time on one thread gives the
 same result for any number of build workers. CUDA is used when torch sees a GPU.
 """
