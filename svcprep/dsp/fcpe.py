@@ -20,9 +20,10 @@ weights once and kept in ``~/.cache/svcprep``, or ``$SVCPREP_CACHE_DIR``; about 
 torch's single-thread speed, salience within 2e-5 of torch's), decoded by
 :func:`decode_local_argmax`; on a GPU, or without onnxruntime, in torch. Each item runs
 alone (batch size 1) with one intra-op thread: FCPE's group norm takes its statistics
-over the whole time axis, so zero-padding an item into a batch changes its frames (up to 30 cents and a few voicing flips measured on a 6 s item padded to 10 s), and
-torch's thread count changes the last digits. One item at a time on one thread gives the
-same result for any number of build workers. CUDA is used when torch sees a GPU.
+over the whole time axis, so zero-padding an item into a batch changes its frames (up to
+30 cents and a few voicing flips measured on a 6 s item padded to 10 s), and torch's
+thread count changes the last digits. One item at a time on one thread gives the same
+result for any number of build workers. CUDA is used when torch sees a GPU.
 """
 
 from __future__ import annotations
