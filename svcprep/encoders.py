@@ -59,6 +59,7 @@ import numpy as np
 import numpy.typing as npt
 
 from svcprep.errors import ConfigError, TooShortError
+from svcprep.store.keys import file_sha256
 
 __all__ = [
     "DEFAULT_OUTPUTS",
@@ -788,26 +789,6 @@ def check_builtin_encoder(spec: str | EncoderSpec) -> EncoderSpec:
 # ---------------------------------------------------------------------------------------------
 # digests
 
-_FILE_HASHES: dict[tuple[str, int, int], str] = {}
-_HASH_LOCK = threading.Lock()
-
-
-def _file_sha256(path: Path) -> str:
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    with _HASH_LOCK:
-        known = _FILE_HASHES.get(key)
-    if known is not None:
-        return known
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    digest = h.hexdigest()
-    with _HASH_LOCK:
-        _FILE_HASHES[key] = digest
-    return digest
-
 
 def _hf_files(folder: Path) -> list[Path]:
     """The files of an HF folder that decide its numbers: configs and weights."""
@@ -1215,7 +1196,7 @@ def load_builtin_encoder(
     h = hashlib.sha256()
     h.update(f"{_MAPPING_VERSION}\n{'fairseq' if parsed.fairseq else 'hf'}\n".encode())
     for p in files:
-        h.update(f"{p.name if not parsed.fairseq else ''}:{_file_sha256(p)}\n".encode())
+        h.update(f"{p.name if not parsed.fairseq else ''}:{file_sha256(p)}\n".encode())
     h.update(f"layer={layer}\nfinal_proj={final_proj is not None}\n".encode())
     return BuiltinEncoder(
         spec=parsed,

@@ -192,7 +192,6 @@ def _onnx_session() -> tuple[Any, npt.NDArray[np.float64]]:
     """The bundled network in onnxruntime (one thread, deterministic) and its cent table."""
     import onnxruntime as ort
 
-    net, _ = _network("cpu")
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
@@ -206,7 +205,8 @@ def _onnx_session() -> tuple[Any, npt.NDArray[np.float64]]:
         session = ort.InferenceSession(
             _export_onnx(), sess_options=options, providers=["CPUExecutionProvider"]
         )
-    table = net.cent_table.detach().to("cpu").numpy().astype(np.float64)
+    # the network's cent table is a buffer of the checkpoint: no need to build the network
+    table = _checkpoint()["model"]["cent_table"].numpy().astype(np.float64)
     return session, table
 
 
@@ -232,17 +232,25 @@ def decode_local_argmax(
     return np.where(voiced, f0, 0.0)
 
 
-@functools.lru_cache(maxsize=2)
-def _network(device: str) -> tuple[Any, dict[str, Any]]:
+@functools.lru_cache(maxsize=1)
+def _checkpoint() -> dict[str, Any]:
+    """torchfcpe's bundled checkpoint (weights, cent table and config), read once per process."""
     import torch
 
-    models = _models_module()
     spec = importlib.util.find_spec("torchfcpe")
-    assert spec is not None and spec.submodule_search_locations
+    if spec is None or not spec.submodule_search_locations:
+        raise _missing("torchfcpe")
     path = Path(next(iter(spec.submodule_search_locations))) / "assets" / "fcpe_c_v001.pt"
     if not path.is_file():
         raise ConfigError(f"the torchfcpe installation has no bundled model at {path}: reinstall, {_INSTALL}")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    return ckpt
+
+
+@functools.lru_cache(maxsize=2)
+def _network(device: str) -> tuple[Any, dict[str, Any]]:
+    models = _models_module()
+    ckpt = _checkpoint()
     cfg = ckpt["config_dict"]
     m = cfg["model"]
     net = models.CFNaiveMelPE(

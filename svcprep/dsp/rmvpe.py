@@ -73,7 +73,6 @@ Memory and long items
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import os
 import threading
@@ -532,14 +531,12 @@ def rmvpe_model_digest(model_path: str | os.PathLike[str]) -> str:
     ConfigError
         The file does not exist.
     """
+    from svcprep.store.keys import file_sha256
+
     path = Path(model_path).expanduser()
     if not path.is_file():
         raise ConfigError(f"f0.model_path={str(model_path)!r}: no such file")
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_sha256(path)
 
 
 def _unwrap_state_dict(obj: Any, torch: Any) -> dict[str, Any] | None:

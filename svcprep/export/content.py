@@ -192,7 +192,6 @@ def encoder_identity(spec: str) -> dict[str, str]:
     Built-in encoders: the checkpoint's digest and the output layer; ONNX: the file's
     sha256; ``MODULE:FUNCTION``: the spec itself (rename the function when it changes).
     """
-    import hashlib
 
     from svcprep.encoders import is_builtin_spec
 
@@ -201,11 +200,9 @@ def encoder_identity(spec: str) -> dict[str, str]:
         # the digest covers the weights and the output layer, not where the files are
         return {"kind": "builtin", "digest": str(getattr(cached_encoder(text), "digest", ""))}
     if text.lower().endswith(".onnx"):
-        h = hashlib.sha256()
-        with open(text, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        return {"kind": "onnx", "digest": h.hexdigest()}
+        from svcprep.store.keys import file_sha256
+
+        return {"kind": "onnx", "digest": file_sha256(text)}
     return {"kind": "python", "digest": text}
 
 

@@ -8,8 +8,10 @@ raw input bytes, memoised on (path, size, mtime_ns) so unchanged files are not r
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import threading
 from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import metadata
@@ -23,6 +25,7 @@ __all__ = [
     "canonical_json",
     "digest_bytes",
     "file_digest",
+    "file_sha256",
     "library_versions",
     "stage_key",
 ]
@@ -49,6 +52,33 @@ def file_digest(path: str | os.PathLike[str]) -> str:
         while chunk := f.read(_CHUNK):
             h.update(chunk)
     return h.hexdigest()
+
+
+_SHA256_MEMO: dict[tuple[str, int, int], str] = {}
+_SHA256_LOCK = threading.Lock()
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 (hex) of a file's bytes, memoised per process on (resolved path, size, mtime).
+
+    For model files (content encoders, RMVPE), whose digest enters cache keys: hashed once
+    per process however many items use them.
+    """
+    p = Path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    with _SHA256_LOCK:
+        known = _SHA256_MEMO.get(key)
+    if known is not None:
+        return known
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    digest = h.hexdigest()
+    with _SHA256_LOCK:
+        _SHA256_MEMO[key] = digest
+    return digest
 
 
 @cache
