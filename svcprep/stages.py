@@ -551,7 +551,7 @@ STAGES: dict[str, Stage] = {
     for s in (
         Stage(
             "load",
-            1,
+            2,
             "source",
             section="load",
             arrays=(ArraySpec("audio", "float32", "sample"),),
@@ -669,7 +669,7 @@ STAGES: dict[str, Stage] = {
         ),
         Stage(
             "quality",
-            1,
+            2,
             "item",
             fields=(*GRID_FIELDS, *_F0_LIMITS),
             upstream=("slice", "f0"),
@@ -892,7 +892,8 @@ def run_quality(
     ``y`` is the segment as recorded (before loudness and denoise, so hiss and clipping are
     measured as they are in the data); ``f0`` holds the F0 stage's arrays.
     """
-    from svcprep.quality.duplicates import fingerprint
+    from svcprep.quality.defects import voice_profile
+    from svcprep.quality.duplicates import f0_contour, fingerprint
     from svcprep.quality.metrics import item_metrics as quality_metrics
 
     sr = cfg.load.sample_rate_hz
@@ -926,4 +927,11 @@ def run_quality(
     )
     clean = {k: round(float(v), 6) for k, v in metrics.items() if np.isfinite(v)}
     fp = fingerprint(y, sample_rate_hz=sr).to_dict()
-    return clean, {"fingerprint": fp, "f0_hist": f0_histogram(f0["f0_raw"], f0["uv"])}
+    voiced = f0["uv"].astype(bool)
+    profile = voice_profile(y, sample_rate_hz=sr, f0_hz=f0["f0_raw"], voiced=voiced, hop_length=hop)
+    return clean, {
+        "fingerprint": fp,
+        "f0_hist": f0_histogram(f0["f0_raw"], f0["uv"]),
+        "profile": profile,
+        "contour": f0_contour(f0["f0_raw"], voiced, frame_s=hop / sr),
+    }

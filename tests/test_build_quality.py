@@ -13,7 +13,9 @@ from svcprep.testing import clipped, sing_phrase
 
 
 def _song(seed: int, base_hz: float) -> np.ndarray:
-    notes = tuple(base_hz * 2 ** (k / 12) for k in (0, 2, 4, 5, 7, 5))
+    # a different tune per seed: one tune in two keys is a pitch-shifted copy (near_duplicate)
+    steps = np.random.default_rng(seed).permutation([0, 2, 4, 5, 7, 9])
+    notes = tuple(base_hz * 2 ** (k / 12) for k in steps)
     v = sing_phrase(sample_rate_hz=44100, notes_hz=notes, note_s=0.6, pause_s=0.4, breath=0.002, seed=seed)
     return v.audio
 

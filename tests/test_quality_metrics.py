@@ -376,6 +376,14 @@ def test_flag_vocabulary() -> None:
         "f0_out_of_range",
         "processing_error",
         "quality_error",
+        # quality manifest v2: one flag per defect
+        "dead_channel",
+        "hum",
+        "reverberant",
+        "accompaniment",
+        "dropout",
+        "lossy_codec",
+        "speaker_outlier",
     }
     assert all(isinstance(v, str) and v.endswith(".") for v in FLAG_DOCS.values())
 

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from svcprep.config import BuildConfig
-from svcprep.quality.duplicates import DuplicateIndex, Fingerprint
-from svcprep.quality.flags import Flag, flag_item, loudness_outliers
+from svcprep.quality.duplicates import DuplicateIndex, Fingerprint, transformed_duplicates
+from svcprep.quality.flags import Flag, flag_detail, flag_item, loudness_outliers, speaker_outliers
 from svcprep.records import ItemRecord, Record, SplitName, originals
 from svcprep.store.splits import split_from_config
 
@@ -26,18 +26,15 @@ _NOTES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
 def _detail(flag: Flag, **extra: Any) -> dict[str, Any]:
-    value = flag.value if math.isfinite(flag.value) else None
-    return {
-        "metric": flag.metric,
-        "value": None if value is None else round(float(value), 6),
-        "threshold": round(float(flag.threshold), 6),
-        "detail": flag.detail,
-        **extra,
-    }
+    return flag_detail(flag, **extra)
 
 
 def apply_quality(
-    records: list[Record], fingerprints: Mapping[str, Mapping[str, Any]], cfg: BuildConfig
+    records: list[Record],
+    fingerprints: Mapping[str, Mapping[str, Any]],
+    cfg: BuildConfig,
+    *,
+    voices: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Record]:
     """The records with quality flags on the items of the dataset (a new list; records are frozen).
 
@@ -88,6 +85,42 @@ def apply_quality(
             flag, duplicate_of=match.other_id, offset_s=round(float(match.offset_s), 3)
         )
         duplicate_of[match.item_id] = match.other_id
+
+    voices = voices or {}
+    contours = {i: v["contour"] for i, v in voices.items() if i in originals_by_id and v.get("contour")}
+    known = {frozenset((a, b)) for a, b in duplicate_of.items()}
+    for tm in transformed_duplicates(contours, min_score=qc.near_duplicate_contour_min_score, skip=known):
+        if tm.item_id in duplicate_of:
+            continue
+        what = []
+        if abs(tm.shift_semitones) >= 0.3:
+            what.append(f"pitch-shifted by {tm.shift_semitones:+.1f} semitones")
+        if abs(tm.stretch - 1.0) >= 0.02:
+            what.append(f"time-stretched by {tm.stretch:.2f}")
+        flag = Flag(
+            "near_duplicate",
+            "contour_score",
+            float(tm.score),
+            qc.near_duplicate_contour_min_score,
+            f"same performance as {tm.other_id}, "
+            + (" and ".join(what) or "re-rendered")
+            + f" ({tm.score:.0%} of the voiced frames follow its F0 contour)",
+        )
+        added[tm.item_id]["near_duplicate"] = _detail(
+            flag,
+            duplicate_of=tm.other_id,
+            pitch_shift_semitones=round(tm.shift_semitones, 2),
+            time_stretch=round(tm.stretch, 3),
+        )
+        duplicate_of[tm.item_id] = tm.other_id
+
+    profiles = {
+        i: (originals_by_id[i].speaker, v["profile"])
+        for i, v in voices.items()
+        if i in originals_by_id and v.get("profile")
+    }
+    for i, flag in speaker_outliers(profiles, qc).items():
+        added[i][flag.name] = _detail(flag)
 
     out: list[Record] = []
     for rec in records:

@@ -41,6 +41,7 @@ What counts as a near duplicate
 from __future__ import annotations
 
 import base64
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -53,7 +54,16 @@ import xxhash
 from svcprep.errors import ConfigError, NonFiniteAudioError
 from svcprep.quality.metrics import QualityInputError
 
-__all__ = ["DuplicateIndex", "Fingerprint", "Match", "exact_fingerprint", "fingerprint"]
+__all__ = [
+    "DuplicateIndex",
+    "Fingerprint",
+    "Match",
+    "TransformMatch",
+    "exact_fingerprint",
+    "f0_contour",
+    "fingerprint",
+    "transformed_duplicates",
+]
 
 FORMAT = "svcprep-duplicate-index/1"
 
@@ -673,3 +683,139 @@ def _candidates_cross(
     off = fr[pos].astype(np.int64) - qf[rep]
     res = _best_offsets(np.zeros(b.size, np.int64), b, off, min_votes)
     return [(bb, oo) for _, bb, oo in res]
+
+
+# --------------------------------------------------------------------------- transformed copies
+
+#: F0 contours are compared on frames of about this length.
+CONTOUR_FRAME_S = 0.04
+_CONTOUR_TOL_CENTS = 30.0
+_MAX_SHIFT_CENTS = 250.0  # +-2 semitones and a margin
+_STRETCHES = (0.88, 1.14)  # 0.9-1.1 and a margin for the slicer's margins
+_MIN_JOINT_FRAMES = 40
+
+
+def f0_contour(f0_hz: npt.ArrayLike, voiced: npt.ArrayLike, *, frame_s: float) -> dict[str, Any]:
+    """An item's F0 contour for :func:`transformed_duplicates`: cents above 55 Hz on ~40 ms frames.
+
+    Parameters
+    ----------
+    f0_hz, voiced
+        The F0 track and its voicing on the item's grid.
+    frame_s
+        Seconds between frames of the track.
+
+    Returns
+    -------
+    dict
+        ``{"frame_s": s, "cents": [int, ...]}``, 0 on unvoiced frames (a frame is voiced
+        when most of the track frames it spans are).
+    """
+    f0 = np.asarray(f0_hz, dtype=np.float64)
+    v = np.asarray(voiced).astype(bool) & (f0 > 0)
+    step = max(1, round(CONTOUR_FRAME_S / frame_s))
+    n = f0.size // step
+    if n == 0:
+        return {"frame_s": step * frame_s, "cents": []}
+    fv = v[: n * step].reshape(n, step)
+    cents = np.where(v, 1200.0 * np.log2(np.where(v, f0, 55.0) / 55.0), np.nan)[: n * step].reshape(n, step)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med = np.nanmedian(cents, axis=1)
+    keep = fv.mean(axis=1) > 0.5
+    out = np.where(keep & np.isfinite(med), np.maximum(np.rint(med), 1.0), 0.0).astype(int)
+    return {"frame_s": step * frame_s, "cents": out.tolist()}
+
+
+@dataclass(frozen=True)
+class TransformMatch:
+    """``item_id`` follows ``other_id``'s F0 contour after a pitch shift and a time stretch."""
+
+    item_id: str
+    other_id: str
+    score: float
+    shift_semitones: float
+    stretch: float
+
+
+def _contour_score(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> tuple[float, float, float]:
+    """Best (score, shift cents, stretch) of contour ``b`` as a transformed copy of ``a``."""
+    va, vb = a > 0, b > 0
+    na, nb = int(va.sum()), int(vb.sum())
+    best = (0.0, 0.0, 1.0)
+    if min(na, nb) < _MIN_JOINT_FRAMES:
+        return best
+    ratio = b.size / a.size
+    ta = np.arange(a.size, dtype=np.float64)
+    for stretch in ratio * np.array([0.97, 0.985, 1.0, 1.015, 1.03]):
+        if not _STRETCHES[0] <= stretch <= _STRETCHES[1]:
+            continue
+        for off in range(-4, 5):
+            tb = np.rint(ta * stretch + off).astype(np.int64)
+            inside = (tb >= 0) & (tb < b.size)
+            ia = np.flatnonzero(inside)
+            bb = b[tb[inside]]
+            aa = a[ia]
+            joint = (aa > 0) & (bb > 0)
+            if joint.sum() < _MIN_JOINT_FRAMES:
+                continue
+            d = bb[joint] - aa[joint]
+            shift = float(np.median(d))
+            if abs(shift) > _MAX_SHIFT_CENTS:
+                continue
+            hits = int(np.count_nonzero(np.abs(d - shift) < _CONTOUR_TOL_CENTS))
+            score = hits / max(na, nb)
+            if score > best[0]:
+                best = (score, shift, float(stretch))
+    return best
+
+
+def transformed_duplicates(
+    contours: Mapping[str, Mapping[str, Any]], *, min_score: float, skip: set[frozenset[str]] | None = None
+) -> list[TransformMatch]:
+    """Pairs of items where one is the other pitch-shifted (<= +-2 semitones) or time-stretched (0.88-1.14).
+
+    A copy made by a pitch shift or a time stretch keeps the original's melody exactly:
+    its F0 contour is the original's, moved by a constant number of cents and scaled in
+    time. Two takes of a phrase never agree that closely (timing and vibrato differ).
+    For every pair of items whose lengths and median pitches allow such a transform, the
+    contour of the longer-id item is aligned to the other's over a grid of stretches and
+    offsets, the median difference in cents is removed, and the score is the share of the
+    voiced frames (of the item with more) that then agree within 30 cents.
+
+    Parameters
+    ----------
+    contours
+        item id -> :func:`f0_contour` output.
+    min_score
+        Pairs scoring at least this are reported.
+    skip
+        Pairs (as frozensets of two ids) already known as duplicates.
+
+    Returns
+    -------
+    list[TransformMatch]
+        One per flagged item (the later id of the pair; its best match), sorted by id.
+    """
+    rows = []
+    for item_id in sorted(contours):
+        c = np.asarray(contours[item_id].get("cents", []), dtype=np.float64)
+        voiced = c[c > 0]
+        if voiced.size < _MIN_JOINT_FRAMES:
+            continue
+        rows.append((item_id, c, float(np.median(voiced))))
+    rows.sort(key=lambda r: r[1].size)
+    best: dict[str, TransformMatch] = {}
+    sizes = np.array([r[1].size for r in rows])
+    for i, (ia, ca, ma) in enumerate(rows):
+        hi = int(np.searchsorted(sizes, ca.size * _STRETCHES[1], side="right"))
+        for j in range(i + 1, hi):
+            ib, cb, mb = rows[j]
+            if abs(mb - ma) > _MAX_SHIFT_CENTS or (skip and frozenset((ia, ib)) in skip):
+                continue
+            first, second = (ia, ib) if ia < ib else (ib, ia)
+            c1, c2 = (ca, cb) if ia < ib else (cb, ca)
+            score, shift, stretch = _contour_score(c1, c2)
+            if score >= min_score and (second not in best or score > best[second].score):
+                best[second] = TransformMatch(second, first, score, shift / 100.0, stretch)
+    return [best[k] for k in sorted(best)]

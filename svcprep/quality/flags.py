@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,9 +30,12 @@ __all__ = [
     "Flag",
     "FlagName",
     "QualityConfig",
+    "flag_detail",
     "flag_item",
     "loudness_outliers",
     "parse_flag_names",
+    "source_flags",
+    "speaker_outliers",
 ]
 
 
@@ -81,6 +85,12 @@ class FlagName(str, Enum):
         "The channels cancel in the mono downmix "
         "(left is about minus right): the mix is much quieter than either channel.",
     )
+    DEAD_CHANNEL = (
+        "dead_channel",
+        "input",
+        "One channel of a multichannel file is silent or near it (50 dB under the loudest): the "
+        "downmix uses the live channels only.",
+    )
     # set by the quality scan (each with a metric and a threshold in flag_details)
     EXACT_DUPLICATE = (
         "exact_duplicate",
@@ -114,6 +124,32 @@ class FlagName(str, Enum):
         "quality",
         "The blind signal-to-noise estimate is low: steady hiss, hum or room noise under the voice.",
     )
+    HUM = (
+        "hum",
+        "quality",
+        "Mains hum: steady spectral lines at multiples of 50 or 60 Hz under the voice (a ground loop).",
+    )
+    REVERBERANT = (
+        "reverberant",
+        "quality",
+        "The room rings: the level never falls faster than a long reverberation tail allows.",
+    )
+    ACCOMPANIMENT = (
+        "accompaniment",
+        "quality",
+        "Another instrument or voice plays under the singer: steady tones off the voice's harmonics.",
+    )
+    DROPOUT = (
+        "dropout",
+        "quality",
+        "The recording drops to digital zero in the middle of sound (a buffer underrun or a bad edit).",
+    )
+    LOSSY_CODEC = (
+        "lossy_codec",
+        "quality",
+        "Decoded from a low-bitrate lossy file (MP3, Vorbis, Opus): codec artefacts even where the "
+        "band is kept.",
+    )
     LOW_BANDWIDTH = (
         "low_bandwidth",
         "quality",
@@ -134,6 +170,12 @@ class FlagName(str, Enum):
         "loudness_outlier",
         "quality",
         "The item's loudness is far from its speaker's typical level (robust median/MAD).",
+    )
+    SPEAKER_OUTLIER = (
+        "speaker_outlier",
+        "quality",
+        "The voice (pitch range and spectral envelope) is far from the rest of its speaker folder: "
+        "probably another person's recording.",
     )
     # set by validation of the computed features
     NAN_FEATURES = (
@@ -349,6 +391,82 @@ class QualityConfig(BaseModel):
         "fingerprint bits). Copies (ogg, mp3, gain, resample, trim, 20-30 dB noise) score 0.90-1.00; "
         "unrelated items <= 0.18, choir bleed <= 0.34, other takes ~0.5, the same bass on two mics 0.81.",
     )
+    min_source_active_ratio: float = Field(
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="silence on a source (and its items) when less of the whole file is sound: a few "
+        "seconds of voice in a long silent recording. Clean sources read 0.8-1.0.",
+    )
+    min_voiced_ratio: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="silence (no voice: room tone or noise only) when fewer frames are voiced. Clean "
+        "singing reads 0.4-0.95, speech 0.3-0.6.",
+    )
+    max_clip_top_ratio: float = Field(
+        0.45,
+        gt=0.0,
+        description="clipping when more samples sit in the top 5 % of a polarity's range than this "
+        "times those in the 15 % below (flat tops after a gain change). Clean items read 0-0.21; "
+        "clipped by 6 dB, 0.6-1.9.",
+    )
+    max_clip_plateau_ratio: float = Field(
+        1.0,
+        gt=0.0,
+        description="clipping when the samples within 6 % of a level among the top 0.01-0.3 % outnumber "
+        "those in the band below by this factor (a plateau through limiting, resampling, MP3 or "
+        "Vorbis). Clean real recordings read 0.38-0.92, limited loud takes up to 0.61.",
+    )
+    min_hum_lines: int = Field(
+        3, ge=1, description="hum needs this many steady mains harmonics (clean and reverberant items: <= 2)."
+    )
+    min_hum_db: float = Field(
+        -35.0,
+        description="hum when the lines' power is above this many dB relative to the item's mean power "
+        "(hum 10 dB under the voice reads about -10 dB).",
+    )
+    max_rt60_s: float = Field(
+        0.35,
+        gt=0.0,
+        description="reverberant when the reverberation time read off the item's steepest level falls is "
+        "longer. Dry takes read 0.08-0.22 s; RT60 0.5-1.2 s rooms 0.4-0.65 s.",
+    )
+    min_reverb_windows: int = Field(
+        50, ge=1, description="reverberant is only judged with this many falling 100 ms windows."
+    )
+    max_accompaniment_db: float = Field(
+        -15.0,
+        description="accompaniment when steady tones off the voice's harmonics carry more than this "
+        "(dB, relative to the harmonics) in the median voiced frame.",
+    )
+    min_codec_kbps_per_channel: float = Field(
+        64.0,
+        ge=0.0,
+        description="lossy_codec when an MP3/Vorbis/Opus input spends less than this per channel "
+        "(128 kbit/s stereo); higher rates are transparent for singing.",
+    )
+    speaker_outlier_min_items: int = Field(
+        5, ge=3, description="Speakers with fewer items are not judged for speaker_outlier."
+    )
+    speaker_outlier_semitones: float = Field(
+        7.0,
+        gt=0.0,
+        description="speaker_outlier when the item's median pitch is this far from its speaker's median "
+        "and beyond speaker_outlier_z robust SDs.",
+    )
+    speaker_outlier_z: float = Field(
+        4.0, gt=0.0, description="speaker_outlier beyond this many robust SDs (pitch or spectral envelope)."
+    )
+    near_duplicate_contour_min_score: float = Field(
+        0.85,
+        ge=0.0,
+        le=1.0,
+        description="near_duplicate through a pitch shift (up to +-2 semitones) or a time stretch "
+        "(0.9-1.1) when this share of the voiced frames follow the other item's F0 contour within 30 "
+        "cents after the shift and stretch.",
+    )
     max_frame_count_error: int = Field(
         0, ge=0, description="frame_mismatch when a feature is more frames off the grid than this."
     )
@@ -422,6 +540,85 @@ def flag_item(metrics: Mapping[str, float], cfg: QualityConfig) -> list[Flag]:
                 cfg.max_clip_ratio,
                 f"{samples:.0f} samples ({ratio:.3%}) in {runs:.0f} runs stuck at the peak ({peak:.4f})",
             )
+    if has("voiced_ratio") and has("duration_s") and m["voiced_ratio"] < cfg.min_voiced_ratio:
+        add(
+            "silence",
+            "voiced_ratio",
+            cfg.min_voiced_ratio,
+            f"no voice: only {m['voiced_ratio']:.0%} of the frames are voiced (minimum "
+            f"{cfg.min_voiced_ratio:.0%}): room tone or noise",
+        )
+    if has("source_active_ratio") and m["source_active_ratio"] < cfg.min_source_active_ratio:
+        dur = m.get("source_duration_s", float("nan"))
+        add(
+            "silence",
+            "source_active_ratio",
+            cfg.min_source_active_ratio,
+            f"the source file is {1 - m['source_active_ratio']:.0%} silence "
+            f"({m['source_active_ratio'] * dur:.1f} s of sound in {dur:.1f} s)",
+        )
+    if has("clip_top_ratio") and m["clip_top_ratio"] > cfg.max_clip_top_ratio:
+        add(
+            "clipping",
+            "clip_top_ratio",
+            cfg.max_clip_top_ratio,
+            f"samples pile up within 5 % of the peak, {m['clip_top_ratio']:.2f} x those in the 15 % "
+            f"below (limit {cfg.max_clip_top_ratio:g}): flat tops, clipped before it was turned down",
+        )
+    if has("clip_plateau_ratio") and m["clip_plateau_ratio"] > cfg.max_clip_plateau_ratio:
+        add(
+            "clipping",
+            "clip_plateau_ratio",
+            cfg.max_clip_plateau_ratio,
+            f"{m.get('clip_plateau_samples', 0):.0f} samples pile up at one level near the top, "
+            f"{m['clip_plateau_ratio']:.2f} x those just below (limit {cfg.max_clip_plateau_ratio:g}): "
+            "flat tops that survived limiting, resampling or lossy coding",
+        )
+    if (
+        has("hum_lines")
+        and has("hum_db")
+        and m["hum_lines"] >= cfg.min_hum_lines
+        and m["hum_db"] > cfg.min_hum_db
+    ):
+        add(
+            "hum",
+            "hum_db",
+            cfg.min_hum_db,
+            f"{m['hum_lines']:.0f} steady lines at multiples of {m.get('hum_hz', 0):.0f} Hz, "
+            f"{m['hum_db']:.1f} dB relative to the item (limit {cfg.min_hum_db:g} dB): mains hum",
+        )
+    if has("rt60_s") and m.get("decays", 0.0) >= cfg.min_reverb_windows and m["rt60_s"] > cfg.max_rt60_s:
+        add(
+            "reverberant",
+            "rt60_s",
+            cfg.max_rt60_s,
+            f"the level never falls faster than a {m['rt60_s']:.2f} s reverberation tail (limit "
+            f"{cfg.max_rt60_s:g} s): a live room",
+        )
+    if has("accompaniment_db") and m["accompaniment_db"] > cfg.max_accompaniment_db:
+        add(
+            "accompaniment",
+            "accompaniment_db",
+            cfg.max_accompaniment_db,
+            f"steady tones off the voice's harmonics at {m['accompaniment_db']:.1f} dB relative to the "
+            f"voice in the median voiced frame (limit {cfg.max_accompaniment_db:g} dB)",
+        )
+    if has("dropouts") and m["dropouts"] >= 1:
+        add(
+            "dropout",
+            "dropouts",
+            1.0,
+            f"{m['dropouts']:.0f} gap(s) of digital zero inside sound, {m.get('dropout_s', 0) * 1000:.0f} ms "
+            f"in all (longest {m.get('longest_dropout_s', 0) * 1000:.0f} ms)",
+        )
+    if has("codec_kbps_per_channel") and m["codec_kbps_per_channel"] < cfg.min_codec_kbps_per_channel:
+        add(
+            "lossy_codec",
+            "codec_kbps_per_channel",
+            cfg.min_codec_kbps_per_channel,
+            f"decoded from a lossy file at {m['codec_kbps_per_channel']:.0f} kbit/s per channel (minimum "
+            f"{cfg.min_codec_kbps_per_channel:g}): use the lossless original",
+        )
     if has("snr_db") and m["snr_db"] < cfg.min_snr_db:
         text = f"estimated SNR {m['snr_db']:.1f} dB, under {cfg.min_snr_db:g} dB"
         add("noisy", "snr_db", cfg.min_snr_db, text)
@@ -488,6 +685,29 @@ def flag_item(metrics: Mapping[str, float], cfg: QualityConfig) -> list[Flag]:
     return out
 
 
+def source_flags(metrics: Mapping[str, float], cfg: QualityConfig) -> list[Flag]:
+    """The quality flags a source file earns on its own metrics (before any item is cut).
+
+    ``silence`` on a mostly silent file (``source_active_ratio``) and ``lossy_codec``
+    (``codec_kbps_per_channel``): the rules of :func:`flag_item`, applied to the
+    metrics of the load and slice stages, so a source whose every piece is dropped is
+    still flagged, with the same detail its items would carry.
+    """
+    return flag_item(metrics, cfg)
+
+
+def flag_detail(flag: Flag, **extra: Any) -> dict[str, Any]:
+    """A flag as it is written to a record's ``flag_details``: metric, value, threshold, sentence."""
+    value = flag.value if math.isfinite(flag.value) else None
+    return {
+        "metric": flag.metric,
+        "value": None if value is None else round(float(value), 6),
+        "threshold": round(float(flag.threshold), 6),
+        "detail": flag.detail,
+        **extra,
+    }
+
+
 def loudness_outliers(values_by_item: Mapping[str, tuple[str, float]], cfg: QualityConfig) -> dict[str, Flag]:
     """Items whose loudness is far from their speaker's typical level.
 
@@ -534,4 +754,63 @@ def loudness_outliers(values_by_item: Mapping[str, tuple[str, float]], cfg: Qual
                     f"{abs(v - med):.1f} dB {side} than speaker {speaker!r}'s median {med:.1f} "
                     f"(allowed {allowed:.1f} dB)",
                 )
+    return out
+
+
+def speaker_outliers(
+    profiles_by_item: Mapping[str, tuple[str, list[float]]], cfg: QualityConfig
+) -> dict[str, Flag]:
+    """Items whose voice is far from the rest of their speaker folder.
+
+    Per speaker with at least ``cfg.speaker_outlier_min_items`` profiles
+    (:func:`svcprep.quality.defects.voice_profile`: median pitch in semitones, then
+    MFCC 1..12): the median and robust SD (1.4826 x MAD, floored at 1.5 semitones for
+    pitch and 1.0 for each MFCC) of every dimension. An item is an outlier when its
+    pitch is more than ``cfg.speaker_outlier_semitones`` and ``cfg.speaker_outlier_z``
+    robust SDs from the median, or when the RMS of its MFCC z-scores exceeds
+    ``cfg.speaker_outlier_z``.
+
+    Returns
+    -------
+    dict[str, Flag]
+        item id -> ``speaker_outlier`` (metric ``speaker_distance_z``: the larger of the
+        two distances, in robust SDs).
+    """
+    groups: dict[str, list[tuple[str, np.ndarray]]] = defaultdict(list)
+    for item, (speaker, prof) in profiles_by_item.items():
+        v = np.asarray(prof, dtype=np.float64)
+        if v.size >= 2 and np.isfinite(v).all():
+            groups[speaker].append((item, v))
+    out: dict[str, Flag] = {}
+    for speaker, rows in groups.items():
+        if len(rows) < cfg.speaker_outlier_min_items:
+            continue
+        dim = min(r[1].size for r in rows)
+        x = np.stack([r[1][:dim] for r in rows])
+        med = np.median(x, axis=0)
+        sd = 1.4826 * np.median(np.abs(x - med), axis=0)
+        sd = np.maximum(sd, np.r_[1.5, np.ones(dim - 1)])
+        z = (x - med) / sd
+        for (item, v), zi in zip(rows, z, strict=True):
+            dp = float(v[0] - med[0])
+            pitch_z = abs(float(zi[0]))
+            env_z = float(np.sqrt(np.mean(zi[1:] ** 2))) if dim > 1 else 0.0
+            pitch_far = abs(dp) > cfg.speaker_outlier_semitones and pitch_z > cfg.speaker_outlier_z
+            env_far = env_z > cfg.speaker_outlier_z
+            if not (pitch_far or env_far):
+                continue
+            hz = 55.0 * 2 ** (float(v[0]) / 12)
+            med_hz = 55.0 * 2 ** (float(med[0]) / 12)
+            parts = [
+                f"median pitch {hz:.0f} Hz, {abs(dp):.1f} semitones {'above' if dp > 0 else 'below'} "
+                f"speaker {speaker!r}'s {med_hz:.0f} Hz ({pitch_z:.1f} robust SDs)",
+                f"spectral envelope {env_z:.1f} robust SDs from the speaker's",
+            ]
+            out[item] = Flag(
+                "speaker_outlier",
+                "speaker_distance_z",
+                max(pitch_z if pitch_far else 0.0, env_z),
+                cfg.speaker_outlier_z,
+                "; ".join(parts) + ": another person's recording?",
+            )
     return out

@@ -36,6 +36,13 @@ from scipy import ndimage
 from svcprep.dsp.frames import num_frames
 from svcprep.dsp.loudness import integrated_loudness_lufs
 from svcprep.errors import ConfigError, NonFiniteAudioError, SvcprepError
+from svcprep.quality.defects import (
+    accompaniment_stats,
+    clip_plateau_ratio,
+    dropout_stats,
+    hum_stats,
+    reverb_stats,
+)
 
 __all__ = [
     "DB_FLOOR",
@@ -72,6 +79,7 @@ _BANDWIDTH_DROP_DB = 60.0
 _BANDWIDTH_SMOOTH_HZ = 200.0
 # F0
 _OCTAVE_JUMP_LOG2 = 0.75
+_OCTAVE_GAP_S = 0.1
 _LIMIT_TOL = 0.01
 _DISAGREE_CENTS = 50.0
 _SHORT_RUN_S = 0.1
@@ -461,8 +469,12 @@ def f0_stability(
     n_voiced = int(ok.sum())
     out: dict[str, float] = {"voiced_ratio": n_voiced / n if n else 0.0}
     if n_voiced:
-        both = ok[1:] & ok[:-1]
-        jumps = int(np.count_nonzero(both & (np.abs(np.log2(f0[1:] / f0[:-1])) > _OCTAVE_JUMP_LOG2)))
+        # consecutive voiced frames, and the frames either side of an unvoiced gap of at most
+        # 0.1 s (a splice or an alternation breaks the voicing for a frame or two)
+        vi = np.flatnonzero(ok)
+        close = np.diff(vi) * frame_s <= _OCTAVE_GAP_S
+        ratio = np.abs(np.log2(f0[vi[1:]] / f0[vi[:-1]]))
+        jumps = int(np.count_nonzero(close & (ratio > _OCTAVE_JUMP_LOG2)))
         runs = _runs(ok)
         short = int(runs[runs * frame_s < short_run_s].sum())
         limits = ok & ((f0 <= f0_floor_hz * (1 + _LIMIT_TOL)) | (f0 >= f0_ceil_hz * (1 - _LIMIT_TOL)))
@@ -546,6 +558,11 @@ def item_metrics(
     out["loudness_lufs"] = max(float(lufs), DB_FLOOR) if math.isfinite(lufs) else DB_FLOOR
     out.update(silence_stats(a, sample_rate_hz=sr))
     out.update(clipping_stats(a))
+    out.update(clip_plateau_ratio(a))
+    out.update(dropout_stats(a, sample_rate_hz=sr))
+    out.update(reverb_stats(a, sample_rate_hz=sr))
+    hum = hum_stats(a - a.mean() if n else a, sample_rate_hz=sr)
+    out.update(hum)
     if n == 0 or not np.any(a):
         out["snr_db"] = SNR_CEIL_DB
         out["bandwidth_hz"] = 0.0
@@ -565,6 +582,17 @@ def item_metrics(
                 second_f0_hz=second_f0_hz,
             )
         )
+        if n and voiced is not None:
+            out.update(
+                accompaniment_stats(
+                    a,
+                    sample_rate_hz=sr,
+                    f0_hz=f0_hz,
+                    voiced=voiced,
+                    hop_length=hop_length,
+                    hum_hz=hum["hum_hz"],
+                )
+            )
         if periodicity is not None:
             f0n = np.asarray(f0_hz).size
             p = _frame_array(periodicity, name="periodicity", n=f0n)

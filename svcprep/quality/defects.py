@@ -1,0 +1,422 @@
+"""Detectors of the defects a plain level/SNR scan misses: pure functions from audio to numbers.
+
+Each function returns finite floats whose keys are manifest metric names; the thresholds
+that turn them into flags live in :class:`svcprep.quality.flags.QualityConfig`.
+
+hum
+    ``hum_db`` (power of the mains lines over the item's mean power), ``hum_hz`` (50 or
+    60), ``hum_lines`` (harmonics standing out of their neighbourhood). Mains hum is a
+    set of steady spectral lines at multiples of 50 or 60 Hz: they survive a low
+    quantile over time (a voice's harmonics move and do not) and stand well above the
+    spectrum a few hertz either side (1 Hz resolution).
+dropout
+    ``dropouts``, ``dropout_s``, ``longest_dropout_s``: stretches of at least 10 ms of
+    digital zero (below -100 dBFS) with loud audio right before and right after, i.e.
+    the recording stops mid-sound. A noise gate closes only after the sound has faded,
+    so its zeros are preceded by quiet audio and are not counted.
+clipping that survives processing
+    ``clip_plateau_ratio``: how many samples pile up in the top 5 % of a polarity's
+    range against the 15 % below it. A smooth crest spends about as long in each band;
+    a clipped one sits on its flat top, which stays flat (within ripple) through gain,
+    limiting, resampling and lossy coding.
+reverb
+    ``rt60_s``: reverberation time read off the free decays after the voice stops (the
+    fastest decays of an item are bounded by the room's; a dry take decays in tens of
+    milliseconds), ``decays`` how many were measured.
+accompaniment
+    ``accompaniment_db``: steady tonal energy in voiced frames that belongs to no
+    harmonic of the voice's recent F0 (so neither the voice nor its own reverb tail),
+    over the voice's harmonic energy.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage
+
+__all__ = [
+    "accompaniment_stats",
+    "clip_plateau_ratio",
+    "dropout_stats",
+    "hum_stats",
+    "reverb_stats",
+    "voice_profile",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+_DB_FLOOR = -120.0
+# hum
+_HUM_MAINS_HZ = (50.0, 60.0)
+_HUM_MAX_HZ = 1000.0
+_HUM_QUANTILE = 0.2
+_HUM_LINE_DB = 10.0
+# dropouts
+_ZERO_LEVEL = 1e-5  # -100 dBFS: below any real recording's noise floor, above resampler residue
+_MIN_DROPOUT_S = 0.010
+_CONTEXT_S = 0.015
+_CONTEXT_BELOW_LOUD_DB = 25.0
+# clipping plateau
+_PLATEAU_SHARES = (1e-4, 3e-4, 1e-3, 3e-3)
+_PLATEAU_HALF_WIDTH = 0.06
+_BELOW_BAND = (0.75, 0.88)
+_MIN_TOP_SAMPLES = 40
+# reverb
+_ENV_FRAME_S = 0.010
+_FALL_WINDOW_S = 0.100
+_FALL_START_ABOVE_FLOOR_DB = 15.0
+_FALL_PERCENTILE = 3.0
+# accompaniment
+_ACC_N_FFT_S = 0.046
+_ACC_MAX_HZ = 4000.0
+_ACC_MIN_HZ = 40.0
+_ACC_RECENT_S = 0.6
+_ACC_PEAK_DB = 10.0
+
+
+def _db(x: float) -> float:
+    return 10.0 * math.log10(x) if x > 10 ** (_DB_FLOOR / 10) else _DB_FLOOR
+
+
+# --------------------------------------------------------------------------- hum
+
+
+def hum_stats(a: FloatArray, *, sample_rate_hz: float) -> dict[str, float]:
+    """Mains hum: steady lines at multiples of 50 or 60 Hz (see the module docstring).
+
+    Parameters
+    ----------
+    a
+        Mono float64 audio (finite).
+    sample_rate_hz
+        Its rate.
+
+    Returns
+    -------
+    dict
+        ``hum_db`` (the lines' power over the item's mean power, dB; the floor when none
+        stand out), ``hum_hz`` (the mains frequency, 0 when none) and ``hum_lines``
+        (harmonics up to 1 kHz at least 10 dB above their neighbourhood).
+    """
+    sr = float(sample_rate_hz)
+    n_fft = round(sr)  # 1 Hz bins
+    none = {"hum_db": _DB_FLOOR, "hum_hz": 0.0, "hum_lines": 0.0}
+    if a.size < n_fft or sr < 2 * _HUM_MAX_HZ:
+        return none
+    hop = n_fft // 2
+    frames = np.lib.stride_tricks.sliding_window_view(a, n_fft)[::hop]
+    win = np.hanning(n_fft)
+    top = int(_HUM_MAX_HZ * 1.05) + 16
+    spec = np.fft.rfft(frames * win, axis=1)[:, :top]
+    power = (spec.real**2 + spec.imag**2) * (2.0 / (win**2).sum() / n_fft)
+    low = np.quantile(power, _HUM_QUANTILE, axis=0) if power.shape[0] > 1 else power[0]
+    mid = np.median(power, axis=0)
+    mean_power = float(np.mean(a * a))
+    best = none
+    for mains in _HUM_MAINS_HZ:
+        line_power = 0.0
+        lines = 0
+        for k in range(1, int(_HUM_MAX_HZ // mains) + 1):
+            f = k * mains
+            half = max(1.5, 0.004 * f)  # the grid drifts by up to 0.4 %
+            lo, hi = math.floor(f - half), math.ceil(f + half) + 1
+            b = lo + int(np.argmax(low[lo:hi]))
+            peak = float(low[b])
+            steady = peak >= 0.5 * float(mid[b])  # a line that is there all the time
+            side = np.concatenate([low[max(1, lo - 10) : max(1, lo - 3)], low[hi + 3 : hi + 10]])
+            floor = float(np.median(side)) if side.size else 0.0
+            if steady and floor > 0 and peak > floor * 10 ** (_HUM_LINE_DB / 10):
+                lines += 1
+                # the line's power: its bins above the neighbourhood (Hann spreads it over ~3 bins)
+                line_power += float(np.sum(np.maximum(low[lo:hi] - floor, 0.0)))
+        hum_db = _db(line_power / mean_power) if (lines and mean_power > 0) else _DB_FLOOR
+        if lines > best["hum_lines"] or (lines == best["hum_lines"] and hum_db > best["hum_db"]):
+            best = {"hum_db": hum_db, "hum_hz": mains if lines else 0.0, "hum_lines": float(lines)}
+    return best
+
+
+# --------------------------------------------------------------------------- dropouts
+
+
+def _frame_db(a: FloatArray, frame: int) -> FloatArray:
+    n = a.size // frame
+    if n == 0:
+        return np.full(1, _DB_FLOOR)
+    sq = np.mean(a[: n * frame].reshape(n, frame) ** 2, axis=1)
+    with np.errstate(divide="ignore"):
+        return np.maximum(10.0 * np.log10(sq), _DB_FLOOR)
+
+
+def dropout_stats(a: FloatArray, *, sample_rate_hz: float) -> dict[str, float]:
+    """Digital-zero gaps inside sound (see the module docstring).
+
+    Returns
+    -------
+    dict
+        ``dropouts`` (count), ``dropout_s`` (their total length) and
+        ``longest_dropout_s``.
+    """
+    sr = float(sample_rate_hz)
+    out = {"dropouts": 0.0, "dropout_s": 0.0, "longest_dropout_s": 0.0}
+    n = a.size
+    min_run = max(2, round(_MIN_DROPOUT_S * sr))
+    if n < 3 * min_run:
+        return out
+    zero = np.abs(a) < _ZERO_LEVEL
+    d = np.diff(np.concatenate(([0], zero.astype(np.int8), [0])))
+    starts = np.flatnonzero(d == 1)
+    ends = np.flatnonzero(d == -1)
+    keep = (ends - starts >= min_run) & (starts > 0) & (ends < n)
+    if not keep.any():
+        return out
+    frame = max(1, round(0.020 * sr))
+    loud = float(np.percentile(_frame_db(a, frame), 90))
+    ctx = max(1, round(_CONTEXT_S * sr))
+    count = 0
+    total = 0
+    longest = 0
+    for s, e in zip(starts[keep].tolist(), ends[keep].tolist(), strict=True):
+        before = a[max(0, s - ctx) : s]
+        after = a[e : e + ctx]
+        if before.size < ctx // 2 or after.size < ctx // 2:
+            continue
+        lb = _db(float(np.mean(before * before)))
+        la = _db(float(np.mean(after * after)))
+        if min(lb, la) >= loud - _CONTEXT_BELOW_LOUD_DB:
+            count += 1
+            total += e - s
+            longest = max(longest, e - s)
+    return {"dropouts": float(count), "dropout_s": total / sr, "longest_dropout_s": longest / sr}
+
+
+# --------------------------------------------------------------------------- clipping
+
+
+def clip_plateau_ratio(a: FloatArray) -> dict[str, float]:
+    """How strongly samples pile up at one level near the top of each polarity's range.
+
+    A clipped waveform sits on its ceiling; gain, limiting, resampling and lossy coding
+    move the ceiling, add ripple and a few overshooting samples, but the pile stays. For
+    reference levels ``L`` at the top 0.01, 0.03, 0.1 and 0.3 % of a polarity's samples,
+    the samples within +-6 % of ``L`` are counted against those in ``[0.75 L, 0.88 L)``
+    (a band of the same width below). A smooth waveform has fewer samples at higher
+    levels (ratio well under 1); a clipped one has its plateau at some such ``L``.
+
+    Returns
+    -------
+    dict
+        ``clip_plateau_ratio`` (the largest over levels and polarities with at least 40
+        samples in the band), ``clip_plateau_samples`` (the samples in that band) and
+        ``clip_top_ratio`` (the same with ``L`` = the polarity's maximum, the top 5 % against
+        the 15 % below: an unprocessed plateau).
+    """
+    best_ratio = 0.0
+    best_top = 0
+    for side in (a, -a):
+        pos = side[side > 0]
+        if pos.size < 1000:
+            continue
+        srt = np.sort(pos)
+        for share in _PLATEAU_SHARES:
+            level = float(srt[min(srt.size - 1, int(srt.size * (1.0 - share)))])
+            if level <= 0:
+                continue
+            lo_i = np.searchsorted(srt, level * (1 - _PLATEAU_HALF_WIDTH))
+            hi_i = np.searchsorted(srt, level * (1 + _PLATEAU_HALF_WIDTH), side="right")
+            top = int(hi_i - lo_i)
+            if top < _MIN_TOP_SAMPLES:
+                continue
+            below = int(
+                np.searchsorted(srt, level * _BELOW_BAND[1]) - np.searchsorted(srt, level * _BELOW_BAND[0])
+            )
+            ratio = top / max(below, 1)
+            if ratio > best_ratio:
+                best_ratio, best_top = ratio, top
+    # the plain form: the top 5 % of the range against the 15 % below (an unprocessed plateau)
+    top_ratio = 0.0
+    for side in (a, -a):
+        m = float(side.max()) if side.size else 0.0
+        if m <= 0:
+            continue
+        top = int(np.count_nonzero(side >= 0.95 * m))
+        if top >= _MIN_TOP_SAMPLES:
+            band = int(np.count_nonzero((side >= 0.80 * m) & (side < 0.95 * m)))
+            top_ratio = max(top_ratio, top / max(band, 1))
+    return {
+        "clip_plateau_ratio": float(best_ratio),
+        "clip_plateau_samples": float(best_top),
+        "clip_top_ratio": float(top_ratio),
+    }
+
+
+# --------------------------------------------------------------------------- reverb
+
+
+def reverb_stats(a: FloatArray, *, sample_rate_hz: float) -> dict[str, float]:
+    """Reverberation time from the steepest falls of the item's level (see the module docstring).
+
+    The 10 ms level envelope (dB) gets a least-squares slope over every 100 ms window
+    that starts at least 15 dB above the item's floor (so the floor does not stop the
+    fall). Sound can stop at once, but the room's tail falls at most 60 dB per RT60, so
+    the steepest falls of an item (the 3rd percentile of the slopes) bound the
+    reverberation time: ``rt60_s = 60 / that rate``.
+
+    Returns
+    -------
+    dict
+        ``rt60_s`` (0 when fewer than 10 falling windows were found) and
+        ``decays`` (the number of windows that fall).
+    """
+    sr = float(sample_rate_hz)
+    frame = max(1, round(_ENV_FRAME_S * sr))
+    env = _frame_db(a, frame)
+    w = round(_FALL_WINDOW_S / _ENV_FRAME_S)
+    if env.size < 3 * w:
+        return {"rt60_s": 0.0, "decays": 0.0}
+    floor = float(np.percentile(env, 5))
+    win = np.lib.stride_tricks.sliding_window_view(env, w)
+    t = (np.arange(w) - (w - 1) / 2) * _ENV_FRAME_S
+    slope = win @ t / float(t @ t)  # dB/s
+    ok = (win[:, 0] >= floor + _FALL_START_ABOVE_FLOOR_DB) & (slope < 0)
+    if np.count_nonzero(ok) < 10:
+        return {"rt60_s": 0.0, "decays": float(np.count_nonzero(ok))}
+    rate = float(-np.percentile(slope[ok], _FALL_PERCENTILE))
+    return {"rt60_s": float(60.0 / rate) if rate > 0 else 0.0, "decays": float(np.count_nonzero(ok))}
+
+
+# --------------------------------------------------------------------------- accompaniment
+
+
+def accompaniment_stats(
+    a: FloatArray,
+    *,
+    sample_rate_hz: float,
+    f0_hz: npt.ArrayLike,
+    voiced: npt.ArrayLike,
+    hop_length: int,
+    hum_hz: float = 0.0,
+) -> dict[str, float]:
+    """Steady tonal energy outside the voice's harmonics, over the harmonics' energy.
+
+    On frames of the item's grid (46 ms windows) that are voiced, spectral peaks 10 dB
+    above their 300 Hz neighbourhood that persist over three frames and lie on no
+    harmonic (+-3 %) of any F0 of the last 0.6 s are another instrument's partials (the
+    voice's own reverb tail rings on recent harmonics and is excluded). Mains-hum lines
+    are excluded when ``hum_hz`` is set.
+
+    Returns
+    -------
+    dict
+        ``accompaniment_db``: median over voiced frames of that energy over the energy on
+        the current harmonics (the floor when none); ``accompaniment_frames``: share of
+        voiced frames that have any.
+    """
+    sr = float(sample_rate_hz)
+    f0 = np.asarray(f0_hz, dtype=np.float64)
+    v = np.asarray(voiced).astype(bool) & (f0 > 0)
+    out = {"accompaniment_db": _DB_FLOOR, "accompaniment_frames": 0.0}
+    if v.sum() < 10:
+        return out
+    n_fft = int(2 ** round(math.log2(_ACC_N_FFT_S * sr)))
+    pad = np.pad(a, (n_fft // 2, n_fft // 2))
+    n = f0.size
+    idx = np.arange(n) * hop_length
+    idx = idx[idx + n_fft <= pad.size]
+    n = idx.size
+    v = v[:n]
+    f0 = f0[:n]
+    frames = pad[idx[:, None] + np.arange(n_fft)]
+    win = np.hanning(n_fft)
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    band = (freqs >= _ACC_MIN_HZ) & (freqs <= _ACC_MAX_HZ)
+    fb = freqs[band]
+    spec = np.fft.rfft(frames * win, axis=1)[:, band]
+    p = spec.real**2 + spec.imag**2
+    width = max(3, round(300.0 * n_fft / sr) | 1)
+    local = ndimage.median_filter(p, size=(1, width), mode="nearest")
+    peak = (
+        (p > local * 10 ** (_ACC_PEAK_DB / 10)) & (p >= np.roll(p, 1, axis=1)) & (p >= np.roll(p, -1, axis=1))
+    )
+    # persistence: a peak within one bin in the frames before and after
+    grown = ndimage.binary_dilation(peak, structure=np.ones((1, 3), dtype=bool))
+    steady = peak & np.roll(grown, 1, axis=0) & np.roll(grown, -1, axis=0)
+    bin_hz = sr / n_fft
+    hum_mask = np.zeros(fb.size, dtype=bool)
+    if hum_hz > 0:
+        hum_mask = np.abs(fb - np.rint(fb / hum_hz) * hum_hz) < bin_hz
+        hum_mask &= fb <= _HUM_MAX_HZ * 1.05
+    recent = max(1, round(_ACC_RECENT_S * sr / hop_length))
+    step = max(1, round(0.03 * sr / hop_length))
+    logf = np.log(np.maximum(fb, 1.0))[None, :]
+
+    def on_comb(f: FloatArray) -> npt.NDArray[np.bool_]:
+        """(frames, bins): the bin lies on a harmonic (+-3 %) of that frame's F0 (0: none)."""
+        ok = f > 0
+        fs = np.where(ok, f, 1.0)[:, None]
+        k = np.maximum(np.rint(fb[None, :] / fs), 1.0)
+        return (np.abs(logf - np.log(k * fs)) < 0.03) & ok[:, None]
+
+    sel = np.flatnonzero(v)
+    cur = f0[sel]
+    on_cur = on_comb(cur) & (fb[None, :] >= 0.97 * cur[:, None])
+    on_recent = on_cur.copy()
+    for lag in range(step, recent + 1, step):
+        on_recent |= on_comb(f0[np.maximum(sel - lag, 0)])
+    ps = p[sel]
+    harm = np.sum(ps * on_cur, axis=1)
+    other = steady[sel] & ~on_recent & ~hum_mask[None, :]
+    # a peak's energy: its bin and the two beside it (Hann)
+    other = ndimage.binary_dilation(other, structure=np.ones((1, 3), dtype=bool)) & ~on_recent
+    e = np.sum(ps * other, axis=1)
+    ratios = np.where(harm > 0, e / np.where(harm > 0, harm, 1.0), np.nan)
+    have = e > 0
+    vals = ratios[np.isfinite(ratios)]
+    if vals.size == 0:
+        return out
+    med = float(np.median(vals))
+    return {
+        "accompaniment_db": _db(med) if med > 0 else _DB_FLOOR,
+        "accompaniment_frames": float(have.mean()),
+    }
+
+
+# --------------------------------------------------------------------------- voice profile
+
+
+def voice_profile(
+    a: npt.ArrayLike, *, sample_rate_hz: float, f0_hz: npt.ArrayLike, voiced: npt.ArrayLike, hop_length: int
+) -> list[float] | None:
+    """The item's voice in a few numbers: median pitch and its spectral envelope.
+
+    ``[median F0 in semitones above 55 Hz, MFCC 1..12 averaged over voiced frames]``
+    (40 mel bands to 8 kHz on 46 ms windows of the item's grid), or None with fewer than
+    20 voiced frames. Used to compare items within a speaker (``speaker_outlier``).
+    """
+    import librosa
+
+    sr = float(sample_rate_hz)
+    f0 = np.asarray(f0_hz, dtype=np.float64)
+    v = np.asarray(voiced).astype(bool) & (f0 > 0)
+    if v.sum() < 20:
+        return None
+    n_fft = int(2 ** round(math.log2(0.046 * sr)))
+    mel = librosa.feature.melspectrogram(
+        y=np.asarray(a, dtype=np.float32),
+        sr=int(sr),
+        n_fft=n_fft,
+        hop_length=hop_length,
+        n_mels=40,
+        fmax=min(8000.0, sr / 2),
+    )
+    n = min(mel.shape[1], v.size)
+    logmel = np.log(np.maximum(mel[:, :n][:, v[:n]], 1e-10))
+    if logmel.shape[1] == 0:
+        return None
+    from scipy.fft import dct
+
+    mfcc = dct(logmel, type=2, axis=0, norm="ortho")[1:13]
+    pitch = 12.0 * math.log2(float(np.median(f0[v])) / 55.0)
+    return [round(pitch, 4), *(round(float(x), 4) for x in mfcc.mean(axis=1))]

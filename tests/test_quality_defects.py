@@ -1,0 +1,181 @@
+"""The defect detectors of the quality manifest v2, against signals with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+
+from svcprep import testing
+from svcprep.audio import load_audio
+from svcprep.quality.defects import clip_plateau_ratio, dropout_stats, hum_stats, reverb_stats, voice_profile
+from svcprep.quality.duplicates import f0_contour, transformed_duplicates
+from svcprep.quality.flags import QualityConfig, flag_item, speaker_outliers
+from tests._data import shared_file
+
+SR = 44100
+
+
+@pytest.fixture(scope="module")
+def voice() -> np.ndarray:
+    """8 s of real solo singing at 44.1 kHz (vocadito_1 from 2 s)."""
+    y, sr = sf.read(shared_file("singing/vocadito/vocadito_1.wav"), dtype="float64")
+    return np.asarray(soxr.resample(y, sr, SR) if sr != SR else y)[2 * SR : 10 * SR]
+
+
+def _hum(n: int, *, mains_hz: float, rms: float) -> np.ndarray:
+    t = np.arange(n) / SR
+    h = sum(0.7**k * np.sin(2 * np.pi * mains_hz * k * t + k) for k in (1, 2, 3, 5, 7))
+    return np.asarray(h / np.sqrt(np.mean(h**2)) * rms)
+
+
+def _flags(m: dict[str, float]) -> set[str]:
+    return {f.name for f in flag_item(m, QualityConfig())}
+
+
+@pytest.mark.parametrize(("mains_hz", "under_db"), [(50.0, 10.0), (60.0, 10.0), (50.0, 20.0)])
+def test_hum_lines_are_found_under_a_real_voice(voice: np.ndarray, mains_hz: float, under_db: float) -> None:
+    rms = float(np.sqrt(np.mean(voice**2)))
+    clean = hum_stats(voice, sample_rate_hz=SR)
+    hum = hum_stats(
+        voice + _hum(voice.size, mains_hz=mains_hz, rms=rms * 10 ** (-under_db / 20)), sample_rate_hz=SR
+    )
+    assert clean["hum_lines"] <= 2
+    assert hum["hum_hz"] == mains_hz and hum["hum_lines"] >= 4
+    # the lines' power is the injected hum's level relative to the mix, within 1.5 dB
+    expected = -10 * np.log10(1 + 10 ** (under_db / 10))
+    assert hum["hum_db"] == pytest.approx(expected, abs=1.5)
+    assert "hum" in _flags({**hum}) and "hum" not in _flags({**clean})
+
+
+def test_dropouts_inside_sound_not_gated_silence(voice: np.ndarray) -> None:
+    y = voice.copy()
+    frame = 882  # 20 ms
+    rms = np.sqrt(np.mean(y[: y.size // frame * frame].reshape(-1, frame) ** 2, axis=1))
+    loud = rms >= 0.3 * rms.max()
+    run = np.flatnonzero(np.convolve(loud, np.ones(7), "valid") == 7)  # 140 ms of loud frames
+    start = int(run[run.size // 2] + 1) * frame
+    y[start : start + int(0.05 * SR)] = 0.0  # 50 ms of digital zero in the middle of a note
+    d = dropout_stats(y, sample_rate_hz=SR)
+    assert d["dropouts"] == 1 and d["longest_dropout_s"] == pytest.approx(0.05, abs=0.002)
+    assert "dropout" in _flags(d)
+    # a gate: zeros only where the sound had already faded
+    gated = voice.copy()
+    env = np.convolve(gated**2, np.ones(441) / 441, "same")
+    gated[env < 1e-5 * env.max()] = 0.0
+    assert dropout_stats(gated, sample_rate_hz=SR)["dropouts"] == 0
+    assert dropout_stats(voice, sample_rate_hz=SR)["dropouts"] == 0
+
+
+@pytest.mark.parametrize("after", ["scaled", "resampled", "limited", "mp3"])
+def test_clipping_survives_processing(voice: np.ndarray, after: str) -> None:
+    clipped = np.asarray(testing.clipped(voice / np.abs(voice).max(), gain_db=6.0), dtype=np.float64)
+    if after == "scaled":
+        z = clipped * 0.5
+    elif after == "resampled":
+        z = soxr.resample(soxr.resample(clipped * 0.9, SR, 48000), 48000, SR)
+    elif after == "limited":
+        z = np.tanh(1.5 * clipped) / np.tanh(1.5)
+    else:
+        import io
+
+        buf = io.BytesIO()
+        sf.write(buf, clipped * 0.9, SR, format="MP3", subtype="MPEG_LAYER_III")
+        buf.seek(0)
+        z, _ = sf.read(buf, dtype="float64")
+    assert "clipping" in _flags(clip_plateau_ratio(z))
+    assert "clipping" not in _flags(clip_plateau_ratio(voice))
+    # a loud take turned up to -0.1 dBFS is not clipped
+    assert "clipping" not in _flags(clip_plateau_ratio(voice / np.abs(voice).max() * 0.99))
+
+
+def test_reverberation_time_separates_dry_and_wet(voice: np.ndarray) -> None:
+    rng = np.random.default_rng(3)
+    dry = reverb_stats(voice, sample_rate_hz=SR)
+    n = int(1.5 * SR)
+    t = np.arange(n) / SR
+    ir = rng.standard_normal(n) * np.exp(-6.91 * t / 1.2)
+    ir[0] = 3.0
+    from scipy.signal import fftconvolve
+
+    wet = fftconvolve(voice, ir)[: voice.size]
+    rev = reverb_stats(wet / np.abs(wet).max() * 0.5, sample_rate_hz=SR)
+    qc = QualityConfig()
+    assert dry["rt60_s"] < qc.max_rt60_s < rev["rt60_s"]
+    assert rev["decays"] >= qc.min_reverb_windows
+    assert "reverberant" in _flags(rev) and "reverberant" not in _flags(dry)
+
+
+def test_dead_channel_is_flagged_and_the_level_kept(tmp_path, voice: np.ndarray) -> None:  # type: ignore[no-untyped-def]
+    stereo = np.stack([voice * 0.5, np.zeros_like(voice)], axis=1)
+    path = tmp_path / "dead.wav"
+    sf.write(path, stereo, SR, subtype="FLOAT")
+    loaded = load_audio(path, target_sr_hz=SR)
+    assert "dead_channel" in loaded.flags
+    assert np.allclose(loaded.samples, voice * 0.5, atol=1e-6)  # the live channel, not half of it
+    both = np.stack([voice * 0.5, voice * 0.4], axis=1)
+    sf.write(path, both, SR, subtype="FLOAT")
+    assert "dead_channel" not in load_audio(path, target_sr_hz=SR).flags
+
+
+def test_mostly_silent_source_and_no_voice_rules() -> None:
+    qc = QualityConfig()
+    assert "silence" in _flags({"source_active_ratio": 0.12, "source_duration_s": 12.0})
+    assert "silence" not in _flags({"source_active_ratio": 0.85, "source_duration_s": 12.0})
+    assert "silence" in _flags({"voiced_ratio": 0.01, "duration_s": 4.0})
+    assert "silence" not in _flags({"voiced_ratio": 0.4, "duration_s": 4.0})
+    assert qc.min_voiced_ratio < 0.3
+
+
+def test_lossy_codec_from_the_bitrate() -> None:
+    assert "lossy_codec" in _flags({"codec_kbps_per_channel": 56.0})
+    assert "lossy_codec" not in _flags({"codec_kbps_per_channel": 160.0})
+
+
+def test_pitch_shifted_and_stretched_copies_are_near_duplicates() -> None:
+    import librosa
+
+    phrase = testing.sing_phrase(notes_hz=(220.0, 262.0, 247.0, 294.0, 330.0, 262.0), note_s=0.5, seed=4)
+    other = testing.sing_phrase(notes_hz=(196.0, 220.0, 262.0, 220.0, 247.0, 196.0), note_s=0.5, seed=5)
+    y = phrase.audio.astype(np.float64)
+    copies = {
+        "a/orig": y,
+        "b/up2": librosa.effects.pitch_shift(y, sr=SR, n_steps=2.0),
+        "c/slow": librosa.effects.time_stretch(y, rate=0.92),
+        "d/other": other.audio.astype(np.float64),
+    }
+    from svcprep.dsp.f0 import extract_f0
+
+    contours = {}
+    for name, z in copies.items():
+        n = z.size // 512 + 1
+        tr = extract_f0(z, sample_rate_hz=SR, hop_length=512, n_frames=n, method="dio")
+        contours[name] = f0_contour(tr.f0_hz, tr.voiced, frame_s=512 / SR)
+    found = {m.item_id: m for m in transformed_duplicates(contours, min_score=0.85)}
+    assert set(found) == {"b/up2", "c/slow"}
+    assert found["b/up2"].other_id == "a/orig" and found["b/up2"].shift_semitones == pytest.approx(
+        2.0, abs=0.15
+    )
+    assert found["c/slow"].stretch == pytest.approx(1 / 0.92, abs=0.03)
+
+
+def test_speaker_outlier_by_pitch_and_envelope() -> None:
+    rng = np.random.default_rng(0)
+    base = rng.normal(0, 1, 12)
+    profiles = {
+        f"s/take{i}": ("s", [30.0 + rng.normal(0, 1), *(base + rng.normal(0, 0.5, 12))]) for i in range(8)
+    }
+    profiles["s/intruder"] = ("s", [12.0, *(base + rng.normal(0, 0.5, 12))])  # 18 semitones lower
+    profiles["s/other_mic"] = ("s", [30.0, *(base + 8.0)])  # another voice's envelope
+    out = speaker_outliers(profiles, QualityConfig())
+    assert set(out) == {"s/intruder", "s/other_mic"}
+    assert "semitones below" in out["s/intruder"].detail
+
+
+def test_voice_profile_tracks_pitch(voice: np.ndarray) -> None:
+    n = voice.size // 512 + 1
+    f0 = np.full(n, 220.0)
+    prof = voice_profile(voice, sample_rate_hz=SR, f0_hz=f0, voiced=np.ones(n, bool), hop_length=512)
+    assert prof is not None and prof[0] == pytest.approx(24.0, abs=1e-3)  # 220 Hz = 24 semitones above 55
+    assert len(prof) == 13 and np.isfinite(prof).all()
