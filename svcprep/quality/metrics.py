@@ -80,6 +80,7 @@ _BANDWIDTH_SMOOTH_HZ = 200.0
 # F0
 _OCTAVE_JUMP_LOG2 = 0.75
 _OCTAVE_GAP_S = 0.1
+_OCTAVE_LAG_FRAMES = 3
 _LIMIT_TOL = 0.01
 _DISAGREE_CENTS = 50.0
 _SHORT_RUN_S = 0.1
@@ -471,10 +472,18 @@ def f0_stability(
     if n_voiced:
         # consecutive voiced frames, and the frames either side of an unvoiced gap of at most
         # 0.1 s (a splice or an alternation breaks the voicing for a frame or two)
+        # (harvest spreads a jump over two or three frames, so frames up to 35 ms apart are
+        # compared too; a jump counts once however many pairs span it)
         vi = np.flatnonzero(ok)
-        close = np.diff(vi) * frame_s <= _OCTAVE_GAP_S
-        ratio = np.abs(np.log2(f0[vi[1:]] / f0[vi[:-1]]))
-        jumps = int(np.count_nonzero(close & (ratio > _OCTAVE_JUMP_LOG2)))
+        lf = np.log2(f0[vi])
+        jump = np.zeros(vi.size, dtype=bool)
+        for lag in range(1, _OCTAVE_LAG_FRAMES + 1):
+            if vi.size <= lag:
+                break
+            close = (vi[lag:] - vi[:-lag]) * frame_s <= _OCTAVE_GAP_S
+            big = close & (np.abs(lf[lag:] - lf[:-lag]) > _OCTAVE_JUMP_LOG2)
+            jump[:-lag] |= big
+        jumps = int(np.count_nonzero(jump[1:] & ~jump[:-1])) + int(jump[0]) if vi.size else 0
         runs = _runs(ok)
         short = int(runs[runs * frame_s < short_run_s].sum())
         limits = ok & ((f0 <= f0_floor_hz * (1 + _LIMIT_TOL)) | (f0 >= f0_ceil_hz * (1 - _LIMIT_TOL)))
