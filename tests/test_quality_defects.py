@@ -152,7 +152,10 @@ def test_pitch_shifted_and_stretched_copies_are_near_duplicates() -> None:
         n = z.size // 512 + 1
         tr = extract_f0(z, sample_rate_hz=SR, hop_length=512, n_frames=n, method="dio")
         contours[name] = f0_contour(tr.f0_hz, tr.voiced, frame_s=512 / SR)
-    found = {m.item_id: m for m in transformed_duplicates(contours, min_score=0.85)}
+    found = {
+        m.item_id: m
+        for m in transformed_duplicates(contours, min_score=QualityConfig().near_duplicate_contour_min_score)
+    }
     assert set(found) == {"b/up2", "c/slow"}
     assert found["b/up2"].other_id == "a/orig" and found["b/up2"].shift_semitones == pytest.approx(
         2.0, abs=0.15

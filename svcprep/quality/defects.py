@@ -84,7 +84,9 @@ def _db(x: float) -> float:
 # --------------------------------------------------------------------------- hum
 
 
-def hum_stats(a: FloatArray, *, sample_rate_hz: float) -> dict[str, float]:
+def hum_stats(
+    a: FloatArray, *, sample_rate_hz: float, voice_floor_hz: float | None = None
+) -> dict[str, float]:
     """Mains hum: steady lines at multiples of 50 or 60 Hz (see the module docstring).
 
     Parameters
@@ -93,6 +95,11 @@ def hum_stats(a: FloatArray, *, sample_rate_hz: float) -> dict[str, float]:
         Mono float64 audio (finite).
     sample_rate_hz
         Its rate.
+    voice_floor_hz
+        The lowest F0 the voice sings (its 5th percentile), when known. A voice held on
+        a pitch that is a multiple of 50 or 60 Hz also draws steady lines at multiples of
+        the mains frequency, but never below its own F0: hum needs a line under
+        ``0.9 * voice_floor_hz``.
 
     Returns
     -------
@@ -119,6 +126,7 @@ def hum_stats(a: FloatArray, *, sample_rate_hz: float) -> dict[str, float]:
     for mains in _HUM_MAINS_HZ:
         line_power = 0.0
         lines = 0
+        below = False
         for k in range(1, int(_HUM_MAX_HZ // mains) + 1):
             f = k * mains
             half = max(1.5, 0.004 * f)  # the grid drifts by up to 0.4 %
@@ -130,8 +138,11 @@ def hum_stats(a: FloatArray, *, sample_rate_hz: float) -> dict[str, float]:
             floor = float(np.median(side)) if side.size else 0.0
             if steady and floor > 0 and peak > floor * 10 ** (_HUM_LINE_DB / 10):
                 lines += 1
+                below |= voice_floor_hz is not None and f < 0.9 * voice_floor_hz
                 # the line's power: its bins above the neighbourhood (Hann spreads it over ~3 bins)
                 line_power += float(np.sum(np.maximum(low[lo:hi] - floor, 0.0)))
+        if lines and voice_floor_hz is not None and not below:
+            lines, line_power = 0, 0.0  # every line can be the voice's own harmonic
         hum_db = _db(line_power / mean_power) if (lines and mean_power > 0) else _DB_FLOOR
         if lines > best["hum_lines"] or (lines == best["hum_lines"] and hum_db > best["hum_db"]):
             best = {"hum_db": hum_db, "hum_hz": mains if lines else 0.0, "hum_lines": float(lines)}

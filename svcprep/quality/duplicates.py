@@ -750,11 +750,19 @@ def _contour_score(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> tu
     for stretch in ratio * np.array([0.97, 0.985, 1.0, 1.015, 1.03]):
         if not _STRETCHES[0] <= stretch <= _STRETCHES[1]:
             continue
-        for off in range(-4, 5):
-            tb = np.rint(ta * stretch + off).astype(np.int64)
-            inside = (tb >= 0) & (tb < b.size)
+        for off in np.arange(-4.0, 4.01, 0.5):
+            tb = ta * stretch + off
+            inside = (tb >= 0) & (tb <= b.size - 1)
             ia = np.flatnonzero(inside)
-            bb = b[tb[inside]]
+            t = tb[inside]
+            i0 = np.floor(t).astype(np.int64)
+            i1 = np.minimum(i0 + 1, b.size - 1)
+            w = t - i0
+            b0, b1 = b[i0], b[i1]
+            # linear interpolation between voiced neighbours (a 40 ms grid misses vibrato otherwise)
+            bb = np.where(
+                (b0 > 0) & (b1 > 0), (1 - w) * b0 + w * b1, np.where(w < 0.5, b0, b1) * (b0 > 0) * (b1 > 0)
+            )
             aa = a[ia]
             joint = (aa > 0) & (bb > 0)
             if joint.sum() < _MIN_JOINT_FRAMES:

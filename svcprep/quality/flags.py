@@ -460,12 +460,13 @@ class QualityConfig(BaseModel):
         4.0, gt=0.0, description="speaker_outlier beyond this many robust SDs (pitch or spectral envelope)."
     )
     near_duplicate_contour_min_score: float = Field(
-        0.85,
+        0.8,
         ge=0.0,
         le=1.0,
         description="near_duplicate through a pitch shift (up to +-2 semitones) or a time stretch "
         "(0.9-1.1) when this share of the voiced frames follow the other item's F0 contour within 30 "
-        "cents after the shift and stretch.",
+        "cents after the shift and stretch. librosa-shifted/stretched copies of a sung phrase score "
+        "0.85-0.99.",
     )
     max_frame_count_error: int = Field(
         0, ge=0, description="frame_mismatch when a feature is more frames off the grid than this."

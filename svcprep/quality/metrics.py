@@ -570,7 +570,14 @@ def item_metrics(
     out.update(clip_plateau_ratio(a))
     out.update(dropout_stats(a, sample_rate_hz=sr))
     out.update(reverb_stats(a, sample_rate_hz=sr))
-    hum = hum_stats(a - a.mean() if n else a, sample_rate_hz=sr)
+    voice_floor = None
+    if f0_hz is not None:
+        f0v = np.asarray(f0_hz, dtype=np.float64)
+        vmask = np.isfinite(f0v) & (f0v > 0)
+        if voiced is not None:
+            vmask &= np.nan_to_num(_frame_array(voiced, name="voiced", n=f0v.size), nan=0.0) > 0.5
+        voice_floor = float(np.percentile(f0v[vmask], 5)) if vmask.sum() >= 10 else None
+    hum = hum_stats(a - a.mean() if n else a, sample_rate_hz=sr, voice_floor_hz=voice_floor)
     out.update(hum)
     if n == 0 or not np.any(a):
         out["snr_db"] = SNR_CEIL_DB
