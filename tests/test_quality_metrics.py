@@ -394,7 +394,6 @@ def test_flag_vocabulary() -> None:
         "dead_channel",
         "hum",
         "reverberant",
-        "accompaniment",
         "dropout",
         "lossy_codec",
         "speaker_outlier",

@@ -90,7 +90,9 @@ def apply_quality(
     contours = {i: v["contour"] for i, v in voices.items() if i in originals_by_id and v.get("contour")}
     known = {frozenset((a, b)) for a, b in duplicate_of.items()}
     for tm in transformed_duplicates(contours, min_score=qc.near_duplicate_contour_min_score, skip=known):
-        if tm.item_id in duplicate_of:
+        if tm.item_id in duplicate_of or (abs(tm.shift_semitones) < 0.3 and abs(tm.stretch - 1.0) < 0.02):
+            # an untransformed copy is the audio fingerprint's to find; the same tune sung (or
+            # synthesised) twice in the same key and tempo is not a copy of the recording
             continue
         what = []
         if abs(tm.shift_semitones) >= 0.3:

@@ -23,10 +23,6 @@ reverb
     ``rt60_s``: reverberation time read off the free decays after the voice stops (the
     fastest decays of an item are bounded by the room's; a dry take decays in tens of
     milliseconds), ``decays`` how many were measured.
-accompaniment
-    ``accompaniment_db``: steady tonal energy in voiced frames that belongs to no
-    harmonic of the voice's recent F0 (so neither the voice nor its own reverb tail),
-    over the voice's harmonic energy.
 """
 
 from __future__ import annotations
@@ -35,10 +31,8 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
 
 __all__ = [
-    "accompaniment_stats",
     "clip_plateau_ratio",
     "dropout_stats",
     "hum_stats",
@@ -69,12 +63,6 @@ _ENV_FRAME_S = 0.010
 _FALL_WINDOW_S = 0.100
 _FALL_START_ABOVE_FLOOR_DB = 15.0
 _FALL_PERCENTILE = 3.0
-# accompaniment
-_ACC_N_FFT_S = 0.046
-_ACC_MAX_HZ = 4000.0
-_ACC_MIN_HZ = 40.0
-_ACC_RECENT_S = 0.6
-_ACC_PEAK_DB = 10.0
 
 
 def _db(x: float) -> float:
@@ -296,102 +284,6 @@ def reverb_stats(a: FloatArray, *, sample_rate_hz: float) -> dict[str, float]:
         return {"rt60_s": 0.0, "decays": float(np.count_nonzero(ok))}
     rate = float(-np.percentile(slope[ok], _FALL_PERCENTILE))
     return {"rt60_s": float(60.0 / rate) if rate > 0 else 0.0, "decays": float(np.count_nonzero(ok))}
-
-
-# --------------------------------------------------------------------------- accompaniment
-
-
-def accompaniment_stats(
-    a: FloatArray,
-    *,
-    sample_rate_hz: float,
-    f0_hz: npt.ArrayLike,
-    voiced: npt.ArrayLike,
-    hop_length: int,
-    hum_hz: float = 0.0,
-) -> dict[str, float]:
-    """Steady tonal energy outside the voice's harmonics, over the harmonics' energy.
-
-    On frames of the item's grid (46 ms windows) that are voiced, spectral peaks 10 dB
-    above their 300 Hz neighbourhood that persist over three frames and lie on no
-    harmonic (+-3 %) of any F0 of the last 0.6 s are another instrument's partials (the
-    voice's own reverb tail rings on recent harmonics and is excluded). Mains-hum lines
-    are excluded when ``hum_hz`` is set.
-
-    Returns
-    -------
-    dict
-        ``accompaniment_db``: median over voiced frames of that energy over the energy on
-        the current harmonics (the floor when none); ``accompaniment_frames``: share of
-        voiced frames that have any.
-    """
-    sr = float(sample_rate_hz)
-    f0 = np.asarray(f0_hz, dtype=np.float64)
-    v = np.asarray(voiced).astype(bool) & (f0 > 0)
-    out = {"accompaniment_db": _DB_FLOOR, "accompaniment_frames": 0.0}
-    if v.sum() < 10:
-        return out
-    n_fft = int(2 ** round(math.log2(_ACC_N_FFT_S * sr)))
-    pad = np.pad(a, (n_fft // 2, n_fft // 2))
-    n = f0.size
-    idx = np.arange(n) * hop_length
-    idx = idx[idx + n_fft <= pad.size]
-    n = idx.size
-    v = v[:n]
-    f0 = f0[:n]
-    frames = pad[idx[:, None] + np.arange(n_fft)]
-    win = np.hanning(n_fft)
-    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
-    band = (freqs >= _ACC_MIN_HZ) & (freqs <= _ACC_MAX_HZ)
-    fb = freqs[band]
-    spec = np.fft.rfft(frames * win, axis=1)[:, band]
-    p = spec.real**2 + spec.imag**2
-    width = max(3, round(300.0 * n_fft / sr) | 1)
-    local = ndimage.median_filter(p, size=(1, width), mode="nearest")
-    peak = (
-        (p > local * 10 ** (_ACC_PEAK_DB / 10)) & (p >= np.roll(p, 1, axis=1)) & (p >= np.roll(p, -1, axis=1))
-    )
-    # persistence: a peak within one bin in the frames before and after
-    grown = ndimage.binary_dilation(peak, structure=np.ones((1, 3), dtype=bool))
-    steady = peak & np.roll(grown, 1, axis=0) & np.roll(grown, -1, axis=0)
-    bin_hz = sr / n_fft
-    hum_mask = np.zeros(fb.size, dtype=bool)
-    if hum_hz > 0:
-        hum_mask = np.abs(fb - np.rint(fb / hum_hz) * hum_hz) < bin_hz
-        hum_mask &= fb <= _HUM_MAX_HZ * 1.05
-    recent = max(1, round(_ACC_RECENT_S * sr / hop_length))
-    step = max(1, round(0.03 * sr / hop_length))
-    logf = np.log(np.maximum(fb, 1.0))[None, :]
-
-    def on_comb(f: FloatArray) -> npt.NDArray[np.bool_]:
-        """(frames, bins): the bin lies on a harmonic (+-3 %) of that frame's F0 (0: none)."""
-        ok = f > 0
-        fs = np.where(ok, f, 1.0)[:, None]
-        k = np.maximum(np.rint(fb[None, :] / fs), 1.0)
-        return (np.abs(logf - np.log(k * fs)) < 0.03) & ok[:, None]
-
-    sel = np.flatnonzero(v)
-    cur = f0[sel]
-    on_cur = on_comb(cur) & (fb[None, :] >= 0.97 * cur[:, None])
-    on_recent = on_cur.copy()
-    for lag in range(step, recent + 1, step):
-        on_recent |= on_comb(f0[np.maximum(sel - lag, 0)])
-    ps = p[sel]
-    harm = np.sum(ps * on_cur, axis=1)
-    other = steady[sel] & ~on_recent & ~hum_mask[None, :]
-    # a peak's energy: its bin and the two beside it (Hann)
-    other = ndimage.binary_dilation(other, structure=np.ones((1, 3), dtype=bool)) & ~on_recent
-    e = np.sum(ps * other, axis=1)
-    ratios = np.where(harm > 0, e / np.where(harm > 0, harm, 1.0), np.nan)
-    have = e > 0
-    vals = ratios[np.isfinite(ratios)]
-    if vals.size == 0:
-        return out
-    med = float(np.median(vals))
-    return {
-        "accompaniment_db": _db(med) if med > 0 else _DB_FLOOR,
-        "accompaniment_frames": float(have.mean()),
-    }
 
 
 # --------------------------------------------------------------------------- voice profile

@@ -134,11 +134,6 @@ class FlagName(str, Enum):
         "quality",
         "The room rings: the level never falls faster than a long reverberation tail allows.",
     )
-    ACCOMPANIMENT = (
-        "accompaniment",
-        "quality",
-        "Another instrument or voice plays under the singer: steady tones off the voice's harmonics.",
-    )
     DROPOUT = (
         "dropout",
         "quality",
@@ -436,11 +431,6 @@ class QualityConfig(BaseModel):
     min_reverb_windows: int = Field(
         50, ge=1, description="reverberant is only judged with this many falling 100 ms windows."
     )
-    max_accompaniment_db: float = Field(
-        -15.0,
-        description="accompaniment when steady tones off the voice's harmonics carry more than this "
-        "(dB, relative to the harmonics) in the median voiced frame.",
-    )
     min_codec_kbps_per_channel: float = Field(
         64.0,
         ge=0.0,
@@ -595,14 +585,6 @@ def flag_item(metrics: Mapping[str, float], cfg: QualityConfig) -> list[Flag]:
             cfg.max_rt60_s,
             f"the level never falls faster than a {m['rt60_s']:.2f} s reverberation tail (limit "
             f"{cfg.max_rt60_s:g} s): a live room",
-        )
-    if has("accompaniment_db") and m["accompaniment_db"] > cfg.max_accompaniment_db:
-        add(
-            "accompaniment",
-            "accompaniment_db",
-            cfg.max_accompaniment_db,
-            f"steady tones off the voice's harmonics at {m['accompaniment_db']:.1f} dB relative to the "
-            f"voice in the median voiced frame (limit {cfg.max_accompaniment_db:g} dB)",
         )
     if has("dropouts") and m["dropouts"] >= 1:
         add(

@@ -37,7 +37,6 @@ from svcprep.dsp.frames import num_frames
 from svcprep.dsp.loudness import integrated_loudness_lufs
 from svcprep.errors import ConfigError, NonFiniteAudioError, SvcprepError
 from svcprep.quality.defects import (
-    accompaniment_stats,
     clip_plateau_ratio,
     dropout_stats,
     hum_stats,
@@ -598,17 +597,6 @@ def item_metrics(
                 second_f0_hz=second_f0_hz,
             )
         )
-        if n and voiced is not None:
-            out.update(
-                accompaniment_stats(
-                    a,
-                    sample_rate_hz=sr,
-                    f0_hz=f0_hz,
-                    voiced=voiced,
-                    hop_length=hop_length,
-                    hum_hz=hum["hum_hz"],
-                )
-            )
         if periodicity is not None:
             f0n = np.asarray(f0_hz).size
             p = _frame_array(periodicity, name="periodicity", n=f0n)
