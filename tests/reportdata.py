@@ -49,6 +49,7 @@ def song(seed: int, base_hz: float, notes: int = 6) -> np.ndarray:
         note_s=0.6,
         pause_s=0.4,
         breath=0.002,
+        vibrato_hz=4.5 + 0.37 * (seed % 7),  # one tune in two keys at one rate is a pitch-shifted copy
         seed=seed,
     )
     return np.asarray(v.audio, dtype=np.float32)

@@ -6,6 +6,7 @@ Each framework's own layout is read back the way its loader reads it in ``test_e
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,15 @@ def frame_energy_encoder(audio_16k: np.ndarray) -> np.ndarray:
 def _make_raw(root: Path, sr: int) -> None:
     for spk, notes in [("alice", (220.0, 262.0)), ("bob", (110.0, 131.0))]:
         for k in range(3):
-            v = sing_phrase(sample_rate_hz=sr, notes_hz=notes, note_s=0.55 + 0.05 * k, pause_s=0.2, seed=k)
+            # vibrato rate differs per take: one phrase at three tempi is a time-stretched copy
+            v = sing_phrase(
+                sample_rate_hz=sr,
+                notes_hz=notes,
+                note_s=0.55 + 0.05 * k,
+                pause_s=0.2,
+                vibrato_hz=4.5 + k,
+                seed=k,
+            )
             y = np.concatenate([v.audio, v.audio])  # about 2.4 s: above the 2 s slice minimum
             p = root / spk / f"take {k}.wav"
             p.parent.mkdir(parents=True, exist_ok=True)
@@ -213,3 +222,27 @@ def test_cli_presets_and_export(
     assert run(args) == 0
     printed = capsys.readouterr().out
     assert "exported 7 items" in printed and "next:" in printed
+
+
+def test_export_never_writes_through_a_link_in_dest_and_overwrite_sweeps_staging(
+    built: dict[str, Path], tmp_path: Path
+) -> None:
+    first = tmp_path / "first"
+    export_dataset(built["rvc-v2-40k"], "rvc", first)
+    top = sorted(p.name for p in first.iterdir() if p.is_dir())[0]
+    dest, outside = tmp_path / "dest", tmp_path / "outside"
+    outside.mkdir()
+    dest.mkdir()
+    os.symlink(outside, dest / top)
+    stale = dest / ".svcprep-export-killed"
+    stale.mkdir()
+    (stale / ".x.tmp-1-ab.wav").write_bytes(b"RIFF")
+    with pytest.raises(StoreError, match="symlink"):
+        export_dataset(built["rvc-v2-40k"], "rvc", dest, overwrite=True)
+    assert not list(outside.iterdir()), "nothing was written outside DEST"
+    assert not stale.exists() and not list(dest.glob(".svcprep-export-*"))
+
+
+def test_long_names_are_bounded() -> None:
+    a, b = safe_name("x" * 250 + "a"), safe_name("x" * 250 + "b")
+    assert len(a) <= 120 and len(b) <= 120 and a != b

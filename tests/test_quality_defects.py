@@ -68,22 +68,15 @@ def test_dropouts_inside_sound_not_gated_silence(voice: np.ndarray) -> None:
     assert dropout_stats(voice, sample_rate_hz=SR)["dropouts"] == 0
 
 
-@pytest.mark.parametrize("after", ["scaled", "resampled", "limited", "mp3"])
+@pytest.mark.parametrize("after", ["scaled", "resampled", "limited"])
 def test_clipping_survives_processing(voice: np.ndarray, after: str) -> None:
     clipped = np.asarray(testing.clipped(voice / np.abs(voice).max(), gain_db=6.0), dtype=np.float64)
     if after == "scaled":
         z = clipped * 0.5
     elif after == "resampled":
         z = soxr.resample(soxr.resample(clipped * 0.9, SR, 48000), 48000, SR)
-    elif after == "limited":
-        z = np.tanh(1.5 * clipped) / np.tanh(1.5)
     else:
-        import io
-
-        buf = io.BytesIO()
-        sf.write(buf, clipped * 0.9, SR, format="MP3", subtype="MPEG_LAYER_III")
-        buf.seek(0)
-        z, _ = sf.read(buf, dtype="float64")
+        z = np.tanh(1.5 * clipped) / np.tanh(1.5)
     assert "clipping" in _flags(clip_plateau_ratio(z))
     assert "clipping" not in _flags(clip_plateau_ratio(voice))
     # a loud take turned up to -0.1 dBFS is not clipped

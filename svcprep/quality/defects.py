@@ -15,10 +15,10 @@ dropout
     the recording stops mid-sound. A noise gate closes only after the sound has faded,
     so its zeros are preceded by quiet audio and are not counted.
 clipping that survives processing
-    ``clip_plateau_ratio``: how many samples pile up in the top 5 % of a polarity's
-    range against the 15 % below it. A smooth crest spends about as long in each band;
-    a clipped one sits on its flat top, which stays flat (within ripple) through gain,
-    limiting, resampling and lossy coding.
+    ``clip_top_ratio``: how many samples pile up in the top 5 % of a polarity's range
+    against the 15 % below it. A smooth crest spends about as long in each band; a
+    clipped one sits on its flat top, which stays flat (within ripple) through gain,
+    soft limiting and resampling (lossy coding smears it: not caught).
 reverb
     ``rt60_s``: reverberation time read off the free decays after the voice stops (the
     fastest decays of an item are bounded by the room's; a dry take decays in tens of
@@ -54,9 +54,6 @@ _MIN_DROPOUT_S = 0.010
 _CONTEXT_S = 0.015
 _CONTEXT_BELOW_LOUD_DB = 25.0
 # clipping plateau
-_PLATEAU_SHARES = (1e-4, 3e-4, 1e-3, 3e-3)
-_PLATEAU_HALF_WIDTH = 0.06
-_BELOW_BAND = (0.75, 0.88)
 _MIN_TOP_SAMPLES = 40
 # reverb
 _ENV_FRAME_S = 0.010
@@ -195,60 +192,33 @@ def dropout_stats(a: FloatArray, *, sample_rate_hz: float) -> dict[str, float]:
 
 
 def clip_plateau_ratio(a: FloatArray) -> dict[str, float]:
-    """How strongly samples pile up at one level near the top of each polarity's range.
+    """Samples in the top 5 % of each polarity's range over those in the 15 % below.
 
-    A clipped waveform sits on its ceiling; gain, limiting, resampling and lossy coding
-    move the ceiling, add ripple and a few overshooting samples, but the pile stays. For
-    reference levels ``L`` at the top 0.01, 0.03, 0.1 and 0.3 % of a polarity's samples,
-    the samples within +-6 % of ``L`` are counted against those in ``[0.75 L, 0.88 L)``
-    (a band of the same width below). A smooth waveform has fewer samples at higher
-    levels (ratio well under 1); a clipped one has its plateau at some such ``L``.
+    A clipped waveform sits on its flat top, which a later gain change, a soft limiter or
+    resampling keeps within ripple; a smooth crest passes through the top band about as
+    fast as through the band below, and most crests of a real voice stay well under the
+    item's maximum.
 
     Returns
     -------
     dict
-        ``clip_plateau_ratio`` (the largest over levels and polarities with at least 40
-        samples in the band), ``clip_plateau_samples`` (the samples in that band) and
-        ``clip_top_ratio`` (the same with ``L`` = the polarity's maximum, the top 5 % against
-        the 15 % below: an unprocessed plateau).
+        ``clip_top_ratio`` (the larger polarity's; 0 when fewer than 40 samples reach the
+        top band) and ``clip_top_samples`` (samples in that top band).
     """
     best_ratio = 0.0
     best_top = 0
-    for side in (a, -a):
-        pos = side[side > 0]
-        if pos.size < 1000:
-            continue
-        srt = np.sort(pos)
-        for share in _PLATEAU_SHARES:
-            level = float(srt[min(srt.size - 1, int(srt.size * (1.0 - share)))])
-            if level <= 0:
-                continue
-            lo_i = np.searchsorted(srt, level * (1 - _PLATEAU_HALF_WIDTH))
-            hi_i = np.searchsorted(srt, level * (1 + _PLATEAU_HALF_WIDTH), side="right")
-            top = int(hi_i - lo_i)
-            if top < _MIN_TOP_SAMPLES:
-                continue
-            below = int(
-                np.searchsorted(srt, level * _BELOW_BAND[1]) - np.searchsorted(srt, level * _BELOW_BAND[0])
-            )
-            ratio = top / max(below, 1)
-            if ratio > best_ratio:
-                best_ratio, best_top = ratio, top
-    # the plain form: the top 5 % of the range against the 15 % below (an unprocessed plateau)
-    top_ratio = 0.0
     for side in (a, -a):
         m = float(side.max()) if side.size else 0.0
         if m <= 0:
             continue
         top = int(np.count_nonzero(side >= 0.95 * m))
-        if top >= _MIN_TOP_SAMPLES:
-            band = int(np.count_nonzero((side >= 0.80 * m) & (side < 0.95 * m)))
-            top_ratio = max(top_ratio, top / max(band, 1))
-    return {
-        "clip_plateau_ratio": float(best_ratio),
-        "clip_plateau_samples": float(best_top),
-        "clip_top_ratio": float(top_ratio),
-    }
+        if top < _MIN_TOP_SAMPLES:
+            continue
+        band = int(np.count_nonzero((side >= 0.80 * m) & (side < 0.95 * m)))
+        ratio = top / max(band, 1)
+        if ratio > best_ratio:
+            best_ratio, best_top = ratio, top
+    return {"clip_top_ratio": float(best_ratio), "clip_top_samples": float(best_top)}
 
 
 # --------------------------------------------------------------------------- reverb
