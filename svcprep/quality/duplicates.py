@@ -693,6 +693,7 @@ _CONTOUR_TOL_CENTS = 30.0
 _MAX_SHIFT_CENTS = 250.0  # +-2 semitones and a margin
 _STRETCHES = (0.88, 1.14)  # 0.9-1.1 and a margin for the slicer's margins
 _MIN_JOINT_FRAMES = 40
+_MIN_CONTOUR_SPREAD_CENTS = 50.0
 
 
 def f0_contour(f0_hz: npt.ArrayLike, voiced: npt.ArrayLike, *, frame_s: float) -> dict[str, Any]:
@@ -809,7 +810,8 @@ def transformed_duplicates(
     for item_id in sorted(contours):
         c = np.asarray(contours[item_id].get("cents", []), dtype=np.float64)
         voiced = c[c > 0]
-        if voiced.size < _MIN_JOINT_FRAMES:
+        # a held note matches any held note: only a contour that moves can be recognised
+        if voiced.size < _MIN_JOINT_FRAMES or np.std(voiced) < _MIN_CONTOUR_SPREAD_CENTS:
             continue
         rows.append((item_id, c, float(np.median(voiced))))
     rows.sort(key=lambda r: r[1].size)

@@ -408,6 +408,13 @@ class QualityConfig(BaseModel):
         "MP3 and Vorbis smear them). Clean real items read 0-0.21, synthetic steady voices up to "
         "0.37; clipped by 6 dB, 0.6-1.9.",
     )
+    min_clip_top_width: float = Field(
+        0.18,
+        ge=0.0,
+        description="... and the runs in that top band last at least this many F0 periods on average "
+        "(a cosine's crest: 0.10; clipped by 3 dB: 0.27). Steady synthetic voices, whose crests all "
+        "reach one height, read under 0.15.",
+    )
     min_hum_lines: int = Field(
         3, ge=1, description="hum needs this many steady mains harmonics (clean and reverberant items: <= 2)."
     )
@@ -542,7 +549,8 @@ def flag_item(metrics: Mapping[str, float], cfg: QualityConfig) -> list[Flag]:
             f"the source file is {1 - m['source_active_ratio']:.0%} silence "
             f"({m['source_active_ratio'] * dur:.1f} s of sound in {dur:.1f} s)",
         )
-    if has("clip_top_ratio") and m["clip_top_ratio"] > cfg.max_clip_top_ratio:
+    wide = m.get("clip_top_width", math.inf) >= cfg.min_clip_top_width
+    if has("clip_top_ratio") and m["clip_top_ratio"] > cfg.max_clip_top_ratio and wide:
         add(
             "clipping",
             "clip_top_ratio",
