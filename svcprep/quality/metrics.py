@@ -474,7 +474,10 @@ def f0_stability(
         # (harvest spreads a jump over two or three frames, so frames up to 35 ms apart are
         # compared too; a jump counts once however many pairs span it)
         vi = np.flatnonzero(ok)
-        lf = np.log2(f0[vi])
+        # a 5-frame median over the voiced frames first: an extractor's one- or two-frame
+        # octave slip at an onset is not an unstable recording (a splice or alternation
+        # lasts at least 0.1 s and survives it)
+        lf = ndimage.median_filter(np.log2(f0[vi]), size=5, mode="nearest") if vi.size else np.zeros(0)
         jump = np.zeros(vi.size, dtype=bool)
         for lag in range(1, _OCTAVE_LAG_FRAMES + 1):
             if vi.size <= lag:
