@@ -243,7 +243,8 @@ def test_octave_jumps_spread_over_frames_and_across_short_gaps() -> None:
     alt = np.tile(np.r_[np.full(10, 220.0), 0.0, np.full(10, 440.0), 0.0], 10)
     m = f0_stability(alt, sample_rate_hz=sr, hop_length=hop)
     voiced_s = np.count_nonzero(alt) * hop / sr
-    assert m["octave_jumps"] * voiced_s == pytest.approx(19.0)
+    # 19 alternations, less the first and the last, within 0.15 s of the phrase's edges
+    assert m["octave_jumps"] * voiced_s == pytest.approx(17.0)
 
 
 def test_f0_disagreement_ratio() -> None:

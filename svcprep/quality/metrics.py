@@ -80,6 +80,8 @@ _BANDWIDTH_SMOOTH_HZ = 200.0
 _OCTAVE_JUMP_LOG2 = 0.75
 _OCTAVE_GAP_S = 0.1
 _OCTAVE_LAG_FRAMES = 3
+_OCTAVE_MEDIAN_FRAMES = 5
+_OCTAVE_EDGE_S = 0.15
 _LIMIT_TOL = 0.01
 _DISAGREE_CENTS = 50.0
 _SHORT_RUN_S = 0.1
@@ -477,13 +479,27 @@ def f0_stability(
         # a 5-frame median over the voiced frames first: an extractor's one- or two-frame
         # octave slip at an onset is not an unstable recording (a splice or alternation
         # lasts at least 0.1 s and survives it)
-        lf = ndimage.median_filter(np.log2(f0[vi]), size=5, mode="nearest") if vi.size else np.zeros(0)
+        lf = (
+            ndimage.median_filter(np.log2(f0[vi]), size=_OCTAVE_MEDIAN_FRAMES, mode="nearest")
+            if vi.size
+            else np.zeros(0)
+        )
+        # Phrase edges are left out: a voice sliding into creak as a phrase ends (329, 191, 112,
+        # 83 Hz) or an onset from below is natural, and an extractor follows it down.
+        t = vi * frame_s
+        brk = np.flatnonzero(np.diff(vi) * frame_s > _OCTAVE_GAP_S)
+        starts = np.r_[0, brk + 1]
+        ends = np.r_[brk, vi.size - 1]
+        run_of = np.repeat(np.arange(starts.size), ends - starts + 1)
+        from_start = t - t[starts[run_of]]
+        to_end = t[ends[run_of]] - t
         jump = np.zeros(vi.size, dtype=bool)
         for lag in range(1, _OCTAVE_LAG_FRAMES + 1):
             if vi.size <= lag:
                 break
             close = (vi[lag:] - vi[:-lag]) * frame_s <= _OCTAVE_GAP_S
-            big = close & (np.abs(lf[lag:] - lf[:-lag]) > _OCTAVE_JUMP_LOG2)
+            inner = (from_start[:-lag] >= _OCTAVE_EDGE_S) & (to_end[lag:] >= _OCTAVE_EDGE_S)
+            big = close & inner & (np.abs(lf[lag:] - lf[:-lag]) > _OCTAVE_JUMP_LOG2)
             jump[:-lag] |= big
         jumps = int(np.count_nonzero(jump[1:] & ~jump[:-1])) + int(jump[0]) if vi.size else 0
         runs = _runs(ok)
