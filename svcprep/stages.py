@@ -673,7 +673,7 @@ STAGES: dict[str, Stage] = {
             "item",
             fields=(*GRID_FIELDS, *_F0_LIMITS),
             upstream=("slice", "f0"),
-            libraries=("numpy", "scipy", "pyworld", "soxr", "xxhash"),
+            libraries=("numpy", "scipy", "pyworld", "soxr", "xxhash", "librosa"),
             grid="centered",
             key_extra=_quality_key_extra,
         ),

@@ -42,14 +42,14 @@ SR = 44100
 
 
 def song(seed: int, base_hz: float, notes: int = 6) -> np.ndarray:
-    steps = (0, 2, 4, 5, 7, 5, 4, 2)[:notes]
+    # a different tune per seed: one tune in two keys is a pitch-shifted copy (near_duplicate)
+    steps = tuple(np.random.default_rng(seed).permutation((0, 2, 4, 5, 7, 5, 4, 2)[:notes]).tolist())
     v = sing_phrase(
         sample_rate_hz=SR,
         notes_hz=tuple(base_hz * 2 ** (k / 12) for k in steps),
         note_s=0.6,
         pause_s=0.4,
         breath=0.002,
-        vibrato_hz=4.5 + 0.37 * (seed % 7),  # one tune in two keys at one rate is a pitch-shifted copy
         seed=seed,
     )
     return np.asarray(v.audio, dtype=np.float32)
