@@ -63,6 +63,26 @@ SILENCE_DBFS = -240.0
 _SILENT_RMS = 1e-7
 #: Extra output samples allocated beyond the expected length.
 _SLACK = 64
+#: Most frames per byte of file a compressed stream is trusted to hold before decoding
+#: proves it (Opus DTX or FLAC constant blocks of silence stay well below this). The
+#: output buffer is first sized from the header only up to this bound, then grows as
+#: frames really decode, so a header that lies about the length cannot allocate much.
+_MAX_FRAMES_PER_BYTE = 64
+#: A declared length above this many frames per byte of file cannot be real audio: the
+#: header is damaged (rather than the file cut short).
+_IMPOSSIBLE_FRAMES_PER_BYTE = 1 << 14
+#: A channel this many dB (RMS) below the loudest one is dead: ``dead_channel``, and the
+#: downmix is the mean of the live channels. Real stereo vocal takes differ by at most
+#: ~20 dB between channels; an unplugged input reads digital zero or its own noise floor.
+DEAD_CHANNEL_DB = 50.0
+#: Lossy codecs: the loader reports their bitrate (``codec_kbps_per_channel``).
+_LOSSY_FORMATS = frozenset({"MP3", "MPEG"})
+_LOSSY_SUBTYPES = frozenset({"VORBIS", "OPUS", "MPEG_LAYER_III", "MPEG_LAYER_II", "MPEG_LAYER_I"})
+#: MP3's declared length is the encoder's count with its delay and padding: decoders return
+#: up to a couple of 1152-sample granules fewer (a complete 56 kbit/s file: 697 fewer).
+_MP3_LENGTH_TOLERANCE_FRAMES = 4 * 1152
+#: Bytes of one decoded block at most (many channels shorten the block, not the result).
+_MAX_BLOCK_BYTES = 1 << 26
 
 
 @dataclass(frozen=True)
@@ -431,6 +451,14 @@ def _sf_open(p: Path, shown: str, container: _Container) -> sf.SoundFile:
         if container.truncated:
             raise TruncatedAudioError(f"{shown}: the file is cut short: {container.truncated}") from None
         msg = err.error_string
+        if "not a regular file" in msg or "does not exist" in msg:
+            # libsndfile's MP3 reader says this of any stream without MPEG frames; the file
+            # itself was opened above, so the message would only mislead.
+            raise AudioDecodeError(
+                f"{shown}: cannot decode: no audio stream libsndfile can read was found in it "
+                f"({'no valid MPEG audio frames' if p.suffix.lower() == '.mp3' else 'not audio or damaged'}"
+                "; check that it plays, or convert it to FLAC/WAV with ffmpeg)"
+            ) from None
         raise AudioDecodeError(
             f"{shown}: cannot decode: libsndfile says {msg!r} (unknown format, not audio or damaged; "
             "check that it plays, or convert it to FLAC/WAV with ffmpeg)"
@@ -486,6 +514,28 @@ def _check_rate_range(shown: str, sr: int, lo: int, hi: int) -> None:
         raise SourceRateError(
             f"{shown}: recorded at {sr} Hz, above load.max_source_sample_rate_hz={hi} "
             "(raise the setting to accept it)"
+        )
+
+
+def _length_tolerance(info: AudioInfo) -> int:
+    """Frames a complete file may decode short of its header's count (MP3 only)."""
+    lossy_mpeg = info.format in _LOSSY_FORMATS or info.subtype.startswith("MPEG_LAYER")
+    return _MP3_LENGTH_TOLERANCE_FRAMES if lossy_mpeg else 0
+
+
+def _raise_short(shown: str, info: AudioInfo, size: int, n_in: int, *, detail: str = "") -> None:
+    """Fewer frames decoded than declared: a damaged header when the claim is impossible."""
+    if info.frames > size * _IMPOSSIBLE_FRAMES_PER_BYTE:
+        hours = info.frames / info.sample_rate_hz / 3600
+        raise AudioDecodeError(
+            f"{shown}: the header is damaged: it declares {info.frames} frames ({hours:.0f} h), more "
+            f"than a file of {size} bytes can hold, and {n_in} frames decode{detail}; re-export the "
+            "file from the original recording"
+        )
+    if not detail:
+        raise TruncatedAudioError(
+            f"{shown}: the file is cut short: the header declares {info.frames} frames but only "
+            f"{n_in} could be read"
         )
 
 
@@ -593,19 +643,24 @@ def load_audio(
         if info.channels < 1:
             raise AudioDecodeError(f"{shown}: the header declares {info.channels} channels")
 
-        expected = resampled_length(info.frames, orig_sr_hz=info.sample_rate_hz, target_sr_hz=target_sr_hz)
+        # The header's length is a claim: size the buffer by what a file this big can hold
+        # and let it grow as frames really decode (a lying header then costs nothing).
+        plausible = min(info.frames, max(size * _MAX_FRAMES_PER_BYTE, 1 << 16))
+        expected = resampled_length(plausible, orig_sr_hz=info.sample_rate_hz, target_sr_hz=target_sr_hz)
         if out is not None:
             if out.ndim != 1 or out.dtype != np.float32:
                 raise ValueError(f"out must be a 1-D float32 array, got {out.dtype} with shape {out.shape}")
-            if out.size < expected:
-                raise ValueError(f"out holds {out.size} samples; this file needs {expected}")
+            needed = resampled_length(info.frames, orig_sr_hz=info.sample_rate_hz, target_sr_hz=target_sr_hz)
+            if out.size < needed:
+                raise ValueError(f"out holds {out.size} samples; this file needs {needed}")
             buf = out
         else:
             buf = np.empty(expected + _SLACK, dtype=np.float32)
 
         rs = StreamResampler(orig_sr_hz=info.sample_rate_hz, target_sr_hz=target_sr_hz, quality=quality)
         nch = info.channels
-        block = np.empty((min(block_frames, info.frames), nch), dtype=np.float32)
+        block_rows = min(block_frames, plausible, max(1024, _MAX_BLOCK_BYTES // (4 * nch)))
+        block = np.empty((block_rows, nch), dtype=np.float32)
         n_in = 0
         n_out = 0
         ch_sumsq = np.zeros(nch, dtype=np.float64)
@@ -629,6 +684,7 @@ def load_audio(
             except (sf.LibsndfileError, RuntimeError) as err:
                 msg = getattr(err, "error_string", str(err))
                 if n_in < info.frames:
+                    _raise_short(shown, info, size, n_in, detail=f" (libsndfile says {msg!r})")
                     raise TruncatedAudioError(
                         f"{shown}: decoding failed in the block starting at frame {n_in}, before the "
                         f"{info.frames} frames the header declares were read (libsndfile says {msg!r}): "
@@ -656,11 +712,8 @@ def load_audio(
                 f"{shown}: {bad_count} sample(s) are NaN or infinite, the first in frame {bad_first} "
                 f"({bad_first / info.sample_rate_hz:.3f} s); the file is damaged"
             )
-        if n_in < info.frames:
-            raise TruncatedAudioError(
-                f"{shown}: the file is cut short: the header declares {info.frames} frames but only "
-                f"{n_in} could be read"
-            )
+        if n_in < info.frames - _length_tolerance(info):
+            _raise_short(shown, info, size, n_in)
         if n_in == 0:
             raise EmptyAudioError(f"{shown}: no audio frames could be decoded")
         put(rs.process(np.zeros(0, dtype=np.float32), last=True))
@@ -673,7 +726,17 @@ def load_audio(
     mono_rms = math.sqrt(mono_sumsq / n_in)
     ratio = mono_rms / mean_ch_rms if (nch > 1 and mean_ch_rms > _SILENT_RMS) else 1.0
     flags: list[str] = []
-    if nch > 1 and mean_ch_rms > _SILENT_RMS and mono_rms < cancellation_ratio * mean_ch_rms:
+    loudest = float(ch_rms.max())
+    quietest_db = _dbfs(float(ch_rms.min()) / loudest) if (nch > 1 and loudest > _SILENT_RMS) else 0.0
+    dead = ch_rms < loudest * 10.0 ** (-DEAD_CHANNEL_DB / 20.0)
+    if nch > 1 and loudest > _SILENT_RMS and dead.any():
+        # A dead channel only halves the downmix: scale it back to the live channels' mean
+        # (exact when the dead one is digital zero; the resampler is linear).
+        flags.append("dead_channel")
+        gain = np.float32(nch / int(nch - dead.sum()))
+        samples = samples * gain
+        mono_rms *= float(gain)
+    elif nch > 1 and mean_ch_rms > _SILENT_RMS and mono_rms < cancellation_ratio * mean_ch_rms:
         flags.append("channel_cancellation")
     metrics = {
         "source_sample_rate_hz": float(info.sample_rate_hz),
@@ -683,7 +746,11 @@ def load_audio(
         "downmix_rms_ratio": float(ratio),
         "source_peak_dbfs": _dbfs(peak),
         "source_rms_dbfs": _dbfs(mono_rms),
+        "quietest_channel_db": float(quietest_db),
     }
+    if info.format in _LOSSY_FORMATS or info.subtype in _LOSSY_SUBTYPES:
+        # what the file spends per second of audio, per channel (container overhead included)
+        metrics["codec_kbps_per_channel"] = size * 8.0 / 1000.0 / max(n_in / info.sample_rate_hz, 1e-9) / nch
     return LoadedAudio(
         samples=samples,
         sample_rate_hz=int(target_sr_hz),
@@ -691,6 +758,30 @@ def load_audio(
         flags=tuple(flags),
         metrics=metrics,
     )
+
+
+def _zero_peak_time(path: Path) -> None:
+    """Zero the time stamp of libsndfile's PEAK chunk, so equal audio gives equal bytes.
+
+    libsndfile writes a PEAK chunk (version, time stamp, per-channel peaks) into float WAV
+    files; its time stamp is the only part that differs between two writes of the same samples.
+    """
+    with open(path, "r+b") as f:
+        head = f.read(12)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return
+        pos = 12
+        while True:
+            f.seek(pos)
+            hdr = f.read(8)
+            if len(hdr) < 8 or hdr[:4] == b"data":
+                return
+            size = struct.unpack("<I", hdr[4:])[0]
+            if hdr[:4] == b"PEAK" and size >= 8:
+                f.seek(pos + 8 + 4)
+                f.write(b"\0\0\0\0")
+                return
+            pos += 8 + size + (size & 1)
 
 
 _FORMAT_BY_SUFFIX = {
@@ -760,9 +851,16 @@ def write_audio(path: PathLike, y: npt.ArrayLike, *, sample_rate_hz: int, subtyp
         )
     if subtype.startswith("PCM") or subtype in ("ULAW", "ALAW"):
         a = np.clip(a, -1.0, 1.0)
-    tmp = p.with_name(f".{p.stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{p.suffix}")
+    # a bounded temporary name: the final name may already be near the 255-byte limit
+    stem = os.fsencode(p.stem)[:96].decode("utf-8", "ignore")
+    tmp = p.with_name(f".{stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{p.suffix[:16]}")
     try:
-        sf.write(os.fsencode(tmp), a, int(sample_rate_hz), subtype=subtype, format=fmt)
+        try:
+            sf.write(os.fsencode(tmp), a, int(sample_rate_hz), subtype=subtype, format=fmt)
+        except sf.LibsndfileError as err:
+            raise OSError(f"libsndfile cannot write {_show(p)}: {err.error_string}") from None
+        if fmt == "WAV":
+            _zero_peak_time(tmp)
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)

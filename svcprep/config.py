@@ -12,14 +12,25 @@ Fields that do not change any output (block sizes, shard sizes) are marked with
 
 from __future__ import annotations
 
+import json
 import math
+import types
+import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import tomli_w
 import tomllib
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from svcprep.errors import ConfigError
 from svcprep.quality.flags import QualityConfig, parse_flag_names
@@ -55,8 +66,30 @@ def _no_key(**kwargs: Any) -> Any:
     return Field(json_schema_extra={"affects_output": False}, **kwargs)
 
 
+def _scalar_kind(annotation: Any) -> type | None:
+    """``bool`` or ``int`` when a field holds one (optionally None), else None."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        annotation = args[0]
+    return annotation if annotation in (bool, int) else None
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_scalars(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic's lax mode turns "yes" into True, true into 1 and 2.0 into 2: a typo in a
+        # TOML file would then silently mean something else. Floats still accept integers.
+        field = cls.model_fields.get(info.field_name or "")
+        kind = _scalar_kind(field.annotation) if field is not None and value is not None else None
+        shown = json.dumps(value) if isinstance(value, (bool, str)) else repr(value)
+        if kind is bool and not isinstance(value, bool):
+            raise ValueError(f"{shown} is not a boolean: write true or false (no quotes)")
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"{shown} is not an integer: write a whole number without quotes or a point")
+        return value
 
 
 class LoadConfig(_Frozen):
@@ -77,7 +110,17 @@ class LoadConfig(_Frozen):
         description="Flag `channel_cancellation` when the mono downmix keeps less than this share of "
         "the channels' mean RMS (left ~ -right).",
     )
-    block_frames: int = _no_key(default=1 << 20, ge=4096, description="Frames decoded per block.")
+    block_frames: int = _no_key(default=1 << 20, ge=4096, le=1 << 24, description="Frames decoded per block.")
+
+    @model_validator(mode="after")
+    def _rates(self) -> LoadConfig:
+        lo, hi = self.min_source_sample_rate_hz, self.max_source_sample_rate_hz
+        if lo > hi:
+            raise ValueError(
+                f"load.min_source_sample_rate_hz={lo} is above load.max_source_sample_rate_hz={hi}, so "
+                "every input would be rejected: lower the minimum or raise the maximum"
+            )
+        return self
 
 
 class SliceConfig(_Frozen):
@@ -89,8 +132,10 @@ class SliceConfig(_Frozen):
     silence_top_db: float = Field(
         40.0, gt=0.0, le=120.0, description="Frames this far below the loudest frame count as silence."
     )
-    min_silence_s: float = Field(0.3, ge=0.0, description="Shorter pauses never split a segment.")
-    margin_s: float = Field(0.2, ge=0.0, description="Silence kept at each edge so breaths are not cut away.")
+    min_silence_s: float = Field(0.3, ge=0.0, le=3600.0, description="Shorter pauses never split a segment.")
+    margin_s: float = Field(
+        0.2, ge=0.0, le=60.0, description="Silence kept at each edge so breaths are not cut away."
+    )
     frame_s: float = Field(0.02, gt=0.0, le=0.2, description="Analysis window for the level envelope.")
     hop_s: float = Field(0.01, gt=0.0, le=0.1, description="Analysis hop for the level envelope.")
 
@@ -234,6 +279,7 @@ class F0Config(_Frozen):
     chunk_s: float = Field(
         30.0,
         ge=5.0,
+        le=3600.0,
         description="Long items are analysed in overlapping chunks of this length (changes up to 1 % of "
         "frames of items longer than a chunk, so it is part of the F0 key when not the default).",
     )
@@ -433,6 +479,11 @@ class BuildConfig(_Frozen):
                 f"mel.fmax_hz={self.mel.fmax_hz} is above the Nyquist frequency {nyq:g} Hz of "
                 f"load.sample_rate_hz={sr}: set mel.fmax_hz <= {nyq:g}"
             )
+        if self.denoise.highpass_hz >= nyq:
+            raise ValueError(
+                f"denoise.highpass_hz={self.denoise.highpass_hz} must be below the Nyquist frequency "
+                f"{nyq:g} Hz of load.sample_rate_hz={sr} (0 turns the high-pass off)"
+            )
         if self.f0.f0_ceil_hz >= nyq:
             raise ValueError(
                 f"f0.f0_ceil_hz={self.f0.f0_ceil_hz} must be below the Nyquist frequency {nyq:g} Hz"
@@ -601,6 +652,11 @@ def load_config(
             text = p.read_text(encoding="utf-8")
         except OSError as err:
             raise ConfigError(f"cannot read config file {p}: {err.strerror or err}") from None
+        except UnicodeDecodeError as err:
+            raise ConfigError(
+                f"config file {p} is not UTF-8 text (byte {err.start} is {err.object[err.start]:#04x}): "
+                "save it as UTF-8 (TOML files must be)"
+            ) from None
         try:
             file_data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:

@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "AudioDecodeError",
     "BuildLockedError",
+    "ClusterError",
     "ConfigError",
     "DependencyError",
     "EmptyAudioError",
@@ -81,3 +82,7 @@ class StoreError(SvcprepError, OSError):
 
 class BuildLockedError(StoreError):
     """Another build holds the lock on the output folder."""
+
+
+class ClusterError(SvcprepError, ConnectionError):
+    """The Dask cluster a build runs on cannot be reached or went away; finished work stays cached."""

@@ -344,7 +344,12 @@ def records_from_jsonl(text: str, *, where: str = "manifest") -> list[Record]:
             raise StoreError(f"{where} line {n} is not JSON: {err}") from None
         if not isinstance(data, dict):
             raise StoreError(f"{where} line {n} is not a JSON object")
-        out.append(record_from_dict(data))
+        try:
+            out.append(record_from_dict(data))
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise StoreError(
+                f"{where} line {n} is not a manifest record ({type(err).__name__}: {err})"
+            ) from None
     return out
 
 

@@ -1,7 +1,8 @@
 """Finding the input recordings under a raw folder.
 
-:func:`discover` walks the raw root (following directory symlinks, never around a
-loop), keeps the files whose extension libsndfile decodes, and explains every other
+:func:`discover` walks the raw root (following symlinks that stay inside it, never around
+a loop; links leading outside only with ``follow_links``, never into ``/proc``, ``/sys`` or
+``/dev``), keeps the files whose extension libsndfile decodes, and explains every other
 entry it met in a :class:`Skipped` row. It only reads: nothing under the raw root is
 created, changed or deleted. The result does not depend on the order in which the
 file system lists a folder.
@@ -147,12 +148,39 @@ class _Entry:
     status: Literal["source", "skipped", "error"] = "source"
 
 
+#: Virtual file systems: a link into one is never followed (``/proc`` alone lists thousands
+#: of "files", some of which block forever when read).
+_VIRTUAL_ROOTS = ("/proc", "/sys", "/dev")
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _link_refusal(link: str, root_real: str, follow: bool) -> str | None:
+    """Why the symlink ``link`` is not followed, or None to follow it."""
+    target = os.path.realpath(link)
+    shown = _readlink(link)
+    for vfs in _VIRTUAL_ROOTS:
+        if _inside(target, vfs):
+            return f"symlink -> {shown} points into {vfs}, a virtual file system: never followed"
+    if not follow and not _inside(target, root_real):
+        return (
+            f"symlink -> {shown} leads outside the raw folder: not followed (use --follow-links, or "
+            "follow_links=True, to read it)"
+        )
+    return None
+
+
 def _scan(
     root: Path,
     rel: tuple[str, ...],
     ancestors: frozenset[tuple[int, int]],
     visited: dict[tuple[int, int], bytes],
     out: list[_Entry],
+    *,
+    root_real: str,
+    follow: bool,
 ) -> None:
     folder = root.joinpath(*rel) if rel else root
     try:
@@ -201,6 +229,10 @@ def _scan(
             else:
                 out.append(_Entry(raw=raw, reason=f"cannot stat: {err.strerror or err}", status="error"))
             continue
+        refusal = _link_refusal(e.path, root_real, follow) if is_link else None
+        if refusal is not None:
+            out.append(_Entry(raw=raw, reason=refusal, status="skipped"))
+            continue
         if stat.S_ISDIR(st.st_mode):
             key = (st.st_dev, st.st_ino)
             if key in ancestors:
@@ -224,7 +256,7 @@ def _scan(
                 )
                 continue
             visited[key] = raw
-            _scan(root, parts, ancestors | {key}, visited, out)
+            _scan(root, parts, ancestors | {key}, visited, out, root_real=root_real, follow=follow)
             continue
         if not stat.S_ISREG(st.st_mode):
             out.append(
@@ -297,7 +329,7 @@ def _unique_rels(entries: list[_Entry]) -> list[str]:
     return out
 
 
-def discover(raw_root: str | os.PathLike[str]) -> Discovery:
+def discover(raw_root: str | os.PathLike[str], *, follow_links: bool = False) -> Discovery:
     """List the input recordings under ``raw_root`` and explain everything else.
 
     Parameters
@@ -305,6 +337,10 @@ def discover(raw_root: str | os.PathLike[str]) -> Discovery:
     raw_root
         Folder holding one sub-folder per speaker (and/or files of a single speaker
         directly in it). It is only read.
+    follow_links
+        Also follow symlinks (to files or folders) that lead outside ``raw_root``. By
+        default they are ``skipped`` rows saying so; links that stay inside are always
+        followed. Links into ``/proc``, ``/sys`` and ``/dev`` are never followed.
 
     Returns
     -------
@@ -343,7 +379,8 @@ def discover(raw_root: str | os.PathLike[str]) -> Discovery:
     root_speaker = printable_name(os.fsencode(root_name))[0]
     entries: list[_Entry] = []
     root_key = (st.st_dev, st.st_ino)
-    _scan(root, (), frozenset({root_key}), {root_key: b""}, entries)
+    root_real = os.path.realpath(root)
+    _scan(root, (), frozenset({root_key}), {root_key: b""}, entries, root_real=root_real, follow=follow_links)
     rels = _unique_rels(entries)
     sources: list[Source] = []
     skipped: list[Skipped] = []

@@ -77,7 +77,12 @@ class BuildProgress:
 
 
 def print_summary(report: BuildReport, console: Console, *, max_rows: int = 15) -> None:
-    """Print the per-speaker table, stage timings, flags, problems and the version line."""
+    """Print the per-speaker table, stage timings, flags, problems and the version line.
+
+    Every name from the raw folder (speakers, ids, reasons, paths) is escaped: rich would
+    read ``[/]`` in a file name as markup.
+    """
+    from rich.markup import escape
     from rich.table import Table
 
     per = report.per_speaker()
@@ -97,7 +102,7 @@ def print_summary(report: BuildReport, console: Console, *, max_rows: int = 15) 
         if not sp:
             continue
         t.add_row(
-            sp,
+            escape(sp),
             str(int(row["items"])),
             str(int(row["variants"])),
             format_duration(row["kept_s"]),
@@ -149,14 +154,20 @@ def print_summary(report: BuildReport, console: Console, *, max_rows: int = 15) 
         pt.add_column("reason", overflow="fold")
         for r in problems[:max_rows]:
             style = "red" if r.status == "error" else "yellow"
-            pt.add_row(f"[{style}]{r.status}", r.id, r.error or "")
+            pt.add_row(f"[{style}]{r.status}", escape(r.id), escape(r.error or ""))
         if len(problems) > max_rows:
             pt.add_row("", f"... and {len(problems) - max_rows} more", "see manifest.jsonl")
         console.print(pt)
 
+    if report.repaired:
+        console.print(
+            f"[yellow]repaired[/] {len(report.repaired)} damaged or missing files of the previous version "
+            f"(recomputed and rewritten), e.g. {escape(report.repaired[0])}",
+            highlight=False,
+        )
     if report.published:
         console.print(
-            f"published version [bold]{report.version}[/] in {report.out} "
+            f"published version [bold]{report.version}[/] in {escape(str(report.out))} "
             f"({format_duration(report.wall_seconds)})"
         )
     elif report.version:
@@ -181,6 +192,7 @@ def print_quality(
     """
     from collections import Counter
 
+    from rich.markup import escape
     from rich.table import Table
 
     from svcprep.quality.dataset import speaker_view, worst_items
@@ -209,7 +221,7 @@ def print_quality(
                 else "-"
             )
             t.add_row(
-                sp,
+                escape(sp),
                 format_duration(row["kept_s"]),
                 format_duration(row["train_s"]),
                 row["range"],
@@ -221,7 +233,7 @@ def print_quality(
         console.print(t)
         for sp, row in view.items():
             for w in row["warnings"]:
-                console.print(f"[yellow]warning[/] {sp}: {w}", highlight=False)
+                console.print(f"[yellow]warning[/] {escape(sp)}: {escape(w)}", highlight=False)
 
     counts = Counter(f for r in records for f in r.flags)
     if counts:
@@ -240,5 +252,5 @@ def print_quality(
         wt.add_column("why", overflow="fold")
         for r in worst:
             first = next(iter(r.flag_details.values()), None) if r.flag_details else None
-            wt.add_row(r.id, ", ".join(r.flags), first["detail"] if first else "")
+            wt.add_row(escape(r.id), ", ".join(r.flags), escape(first["detail"]) if first else "")
         console.print(wt)

@@ -153,6 +153,70 @@ def make_bad_inputs(folder: Path) -> dict[str, str]:
     return cases
 
 
+# --------------------------------------------------------------------------- lying headers
+
+
+def _ogg_crc(page: bytes) -> int:
+    """The CRC-32 of an Ogg page (polynomial 0x04C11DB7, not reflected, checksum field zeroed)."""
+    crc = 0
+    for b in page:
+        crc ^= b << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7) & 0xFFFFFFFF if crc & 0x80000000 else (crc << 1) & 0xFFFFFFFF
+    return crc
+
+
+def lying_flac(path: Path, total_samples: int) -> None:
+    """A valid 0.3 s FLAC whose STREAMINFO declares ``total_samples`` (36 bits) instead."""
+    sf.write(path, _tone(0.3, sr=22050), 22050, subtype="PCM_16", format="FLAC")
+    data = bytearray(path.read_bytes())
+    if data[:4] != b"fLaC" or data[4] & 0x7F != 0:
+        raise RuntimeError("unexpected FLAC layout: STREAMINFO is not the first block")
+    bits = int.from_bytes(data[18:26], "big")  # 20 rate, 3 channels, 5 bits/sample, 36 total
+    data[18:26] = ((bits >> 36 << 36) | (total_samples & (2**36 - 1))).to_bytes(8, "big")
+    path.write_bytes(bytes(data))
+
+
+def lying_mp3(path: Path, frames: int) -> None:
+    """A valid 0.3 s MP3 whose Xing header declares ``frames`` MPEG frames."""
+    sf.write(path, _tone(0.3, sr=22050), 22050, format="MP3", subtype="MPEG_LAYER_III")
+    data = bytearray(path.read_bytes())
+    at = data.find(b"Xing")
+    if at < 0 or not data[at + 7] & 1:
+        raise RuntimeError("libsndfile wrote no Xing header with a frame count")
+    data[at + 8 : at + 12] = struct.pack(">I", frames)
+    path.write_bytes(bytes(data))
+
+
+def lying_ogg(path: Path, granule: int) -> None:
+    """A valid 3 s Ogg Vorbis file whose last page claims granule position ``granule``."""
+    y = np.random.default_rng(5).standard_normal(22050 * 3).astype(np.float32) * 0.1
+    sf.write(path, y, 22050, format="OGG", subtype="VORBIS")
+    data = bytearray(path.read_bytes())
+    last = data.rfind(b"OggS")
+    data[last + 6 : last + 14] = struct.pack("<q", granule)
+    data[last + 22 : last + 26] = bytes(4)
+    data[last + 22 : last + 26] = struct.pack("<I", _ogg_crc(bytes(data[last:])))
+    path.write_bytes(bytes(data))
+
+
+def make_lying_headers(folder: Path) -> dict[str, int]:
+    """Files whose headers declare absurd lengths: name -> the length libsndfile must report.
+
+    Each decodes to well under a second of audio; a decoder that trusts the header
+    allocates gigabytes (or more than numpy can address) before reading a frame.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    cases = {"flac33.flac": 2**33, "flac36.flac": 2**36 - 1, "ogg62.ogg": 2**62}
+    lying_flac(folder / "flac33.flac", 2**33)
+    lying_flac(folder / "flac36.flac", 2**36 - 1)
+    lying_ogg(folder / "ogg62.ogg", 2**62)
+    if mp3_supported():
+        lying_mp3(folder / "xing.mp3", 0x7FFFFFFF)
+        cases["xing.mp3"] = 0x7FFFFFFF * 576  # MPEG-2 layer III at 22.05 kHz: 576 samples a frame
+    return cases
+
+
 # --------------------------------------------------------------------------- permissions
 
 

@@ -133,12 +133,38 @@ def test_directory_symlink_followed_once(tmp_path: Path) -> None:
     outside = tmp_path / "elsewhere"
     touch(outside / "x.wav")
     touch(root / "alice" / "a.wav")
-    os.symlink(outside, root / "bob")  # a speaker folder that lives elsewhere: followed
+    os.symlink(outside, root / "bob")  # a speaker folder that lives elsewhere: followed when asked
     os.symlink("alice", root / "alice_again")  # the same folder twice: listed once
-    d = discover(root)
+    d = discover(root, follow_links=True)
     assert [(s.rel, s.speaker) for s in d.sources] == [("alice/a.wav", "alice"), ("bob/x.wav", "bob")]
     (dup,) = d.skipped
     assert dup.rel == "alice_again" and dup.status == "skipped" and "'alice'" in dup.reason
+
+
+def test_links_leading_outside_raw_are_skipped_unless_asked(tmp_path: Path) -> None:
+    root = tmp_path / "raw"
+    touch(root / "alice" / "a.wav")
+    touch(tmp_path / "elsewhere" / "x.wav")
+    os.symlink(tmp_path / "elsewhere", root / "bob")
+    os.symlink(tmp_path / "elsewhere" / "x.wav", root / "alice" / "linked.wav")
+    os.symlink("a.wav", root / "alice" / "inside.wav")  # stays inside: always followed
+    d = discover(root)
+    assert [s.rel for s in d.sources] == ["alice/a.wav", "alice/inside.wav"]
+    got = {sk.rel: sk for sk in d.skipped}
+    for rel in ("bob", "alice/linked.wav"):
+        assert got[rel].status == "skipped" and "outside the raw folder" in got[rel].reason
+        assert "--follow-links" in got[rel].reason
+
+
+def test_links_into_virtual_file_systems_are_never_followed(tmp_path: Path) -> None:
+    touch(tmp_path / "spk" / "a.wav")
+    os.symlink("/proc", tmp_path / "spk" / "proc")
+    os.symlink("/dev/zero", tmp_path / "spk" / "zero.wav")
+    for follow in (False, True):
+        d = discover(tmp_path, follow_links=follow)
+        assert [s.rel for s in d.sources] == ["spk/a.wav"]
+        got = {sk.rel: sk.reason for sk in d.skipped}
+        assert "virtual file system" in got["spk/proc"] and "virtual file system" in got["spk/zero.wav"]
 
 
 def test_dangling_symlink_is_an_error(tmp_path: Path) -> None:

@@ -95,6 +95,8 @@ class ExportReport:
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+#: Longest name stem an export writes (the rest of 255 bytes is left for suffixes and temporaries).
+MAX_STEM = 120
 
 
 def safe_name(text: str) -> str:
@@ -106,6 +108,9 @@ def safe_name(text: str) -> str:
     ``name.replace("wav", "npy")``, which would rename any name containing ``wav``.
     """
     out = _UNSAFE.sub("_", text.replace("+", "p")).strip("_").replace("wav", "wv")
+    if len(out) > MAX_STEM:  # file names are limited to 255 bytes, and exporters add suffixes
+        digest = hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=5).hexdigest()
+        out = f"{out[: MAX_STEM - 11]}_{digest}"
     return out or "item"
 
 
@@ -231,8 +236,9 @@ class ExportJob:
         try:
             for rel in dict.fromkeys(self.files):
                 target = self.dest / rel
+                _no_links_between(self.dest, target.parent)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(self.staging / rel, target)
+                os.replace(self.staging / rel, target)  # replaces a link at target, never follows it
         except OSError as err:
             raise StoreError(f"cannot move the export into {self.dest}: {err.strerror or err}") from None
         shutil.rmtree(self.staging, ignore_errors=True)
@@ -263,8 +269,9 @@ class ExportJob:
 
         try:
             write_audio(self._path(rel), y, sample_rate_hz=sample_rate_hz, subtype=subtype)
-        except OSError as err:
-            raise StoreError(f"cannot write {self.dest / rel}: {err.strerror or err}") from None
+        except (OSError, RuntimeError) as err:  # libsndfile's errors are RuntimeErrors
+            why = getattr(err, "strerror", None) or err
+            raise StoreError(f"cannot write {self.dest / rel}: {why}") from None
         self.files.append(rel)
 
     # ---- helpers -------------------------------------------------------------------------
@@ -406,6 +413,30 @@ def yaml_text(doc: dict[str, Any], header: Iterable[str] = ()) -> str:
     return "".join(f"{ln}\n" for ln in lines) + body
 
 
+def _no_links_between(dest: Path, folder: Path) -> None:
+    """Refuse to write through a symlinked folder inside ``dest`` (it would write outside it)."""
+    rel = folder.relative_to(dest)
+    cur = dest
+    for part in rel.parts:
+        cur = cur / part
+        if cur.is_symlink():
+            raise StoreError(
+                f"{cur} is a symlink: the export never writes through links inside its destination "
+                "(they may lead outside it); remove the link or choose another destination"
+            )
+
+
+def _sweep_staging(dest: Path) -> None:
+    """Remove the hidden staging folders that killed exports left in ``dest``."""
+    try:
+        entries = list(os.scandir(dest))
+    except OSError:
+        return
+    for e in entries:
+        if e.name.startswith(".svcprep-export-") and e.is_dir(follow_symlinks=False):
+            shutil.rmtree(e.path, ignore_errors=True)
+
+
 def check_dest(dest: Path, *, overwrite: bool) -> bool:
     """Refuse a destination that is a file, or a non-empty folder unless ``overwrite``.
 
@@ -414,6 +445,8 @@ def check_dest(dest: Path, *, overwrite: bool) -> bool:
     """
     if dest.exists() and not dest.is_dir():
         raise StoreError(f"export destination {dest} exists and is not a folder")
+    if dest.is_dir() and overwrite:
+        _sweep_staging(dest)
     if dest.is_dir() and not overwrite:
         try:
             has_entries = next(os.scandir(dest), None) is not None

@@ -32,6 +32,14 @@ class ReportResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+def _preview_or_nothing(encode: Any, samples: Any, sample_rate_hz: int) -> bytes:
+    """The MP3 preview, or b"" (no player) when this item's audio cannot be encoded."""
+    try:
+        return bytes(encode(samples, sample_rate_hz))
+    except Exception:
+        return b""
+
+
 def _media_plan(
     worst: Mapping[str, Sequence[Mapping[str, Any]]], max_media: int
 ) -> tuple[list[tuple[str, Mapping[str, Any]]], dict[str, list[str]]]:
@@ -127,19 +135,22 @@ def render_report(
             input_digest=inputs.get(rec["source"]),
             max_s=preview_s,
         )
-        fig = render_item_figure(
-            audio,
-            f0_hz=arrays["f0"],
-            voiced=arrays["uv"],
-            frame_period_s=frame_period_s,
-            title=f"{rec['id']}  [{', '.join(rec['flags'])}]",
-            mark_peaks="clipping" in rec["flags"],
-        )
+        try:  # one item's media never costs the report: it is shown without them
+            fig = render_item_figure(
+                audio,
+                f0_hz=arrays["f0"],
+                voiced=arrays["uv"],
+                frame_period_s=frame_period_s,
+                title=f"{rec['id']}  [{', '.join(rec['flags'])}]",
+                mark_peaks="clipping" in rec["flags"],
+            )
+        except Exception:
+            fig = b""
         card = MediaCard(
             anchor=f"m{n}",
             record=rec,
             figure_jpeg=fig,
-            audio_mp3=encode_preview(audio.samples, audio.sample_rate_hz),
+            audio_mp3=_preview_or_nothing(encode_preview, audio.samples, audio.sample_rate_hz),
             origin=audio.origin,
             anchor_flag=flag,
             truncated_s=audio.truncated_s,
@@ -156,7 +167,10 @@ def render_report(
                 max_s=preview_s,
             )
             card.extra_audio.append(
-                (f"the item it duplicates: {dup}", encode_preview(oa.samples, oa.sample_rate_hz))
+                (
+                    f"the item it duplicates: {dup}",
+                    _preview_or_nothing(encode_preview, oa.samples, oa.sample_rate_hz),
+                )
             )
         cards[rec["id"]] = card
         if progress is not None:

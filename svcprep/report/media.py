@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ItemAudio", "encode_preview", "item_audio", "render_item_figure"]
+__all__ = ["ItemAudio", "displayable", "encode_preview", "item_audio", "render_item_figure"]
 
 #: Rate of the audio previews: enough for voice, small when encoded.
 PREVIEW_RATE_HZ = 24000
@@ -111,6 +111,16 @@ def item_audio(
     return ItemAudio(x, int(dataset_rate_hz), "dataset", cut)
 
 
+def displayable(samples: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    """float32 samples within [-1, 1]: NaN becomes 0 and anything beyond full scale is clipped.
+
+    Encoders and plots get only this: a float recording may hold any value (3e38 makes the
+    MP3 encoder abort the whole process, inf and NaN poison the spectrogram).
+    """
+    x = np.nan_to_num(np.asarray(samples, dtype=np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
+    return np.clip(x, -1.0, 1.0)
+
+
 def encode_preview(samples: npt.NDArray[np.float32], sample_rate_hz: int, *, quality: float = 0.6) -> bytes:
     """A small mono MP3 of ``samples`` at :data:`PREVIEW_RATE_HZ` (plays in every browser).
 
@@ -120,10 +130,9 @@ def encode_preview(samples: npt.NDArray[np.float32], sample_rate_hz: int, *, qua
     import soundfile as sf
     import soxr
 
-    x = np.asarray(samples, dtype=np.float32)
+    x = displayable(samples)
     if sample_rate_hz != PREVIEW_RATE_HZ and x.size:
-        x = soxr.resample(x, sample_rate_hz, PREVIEW_RATE_HZ, quality="HQ").astype(np.float32)
-    x = np.clip(x, -1.0, 1.0)
+        x = displayable(soxr.resample(x, sample_rate_hz, PREVIEW_RATE_HZ, quality="HQ"))
     if x.size < PREVIEW_RATE_HZ // 10:  # a few frames at least, or the encoder writes nothing
         x = np.concatenate([x, np.zeros(PREVIEW_RATE_HZ // 10 - x.size, np.float32)])
     buf = io.BytesIO()
@@ -186,7 +195,7 @@ def render_item_figure(
     """
     from matplotlib.figure import Figure
 
-    x, sr = audio.samples, audio.sample_rate_hz
+    x, sr = displayable(audio.samples), audio.sample_rate_hz
     dur = max(x.size / sr, 1e-3)
     fmin = 40.0
     rows = 240

@@ -288,6 +288,8 @@ def _flags(data: ReportData) -> str:
 
 
 def _audio(data: bytes, label: str) -> str:
+    if not data:
+        return '<p class="muted">(no audio preview: this audio could not be encoded)</p>'
     return (
         f'<audio controls preload="none" aria-label="{e(label)}" '
         f'src="{_data_uri("audio/mpeg", data)}"></audio>'
@@ -336,9 +338,13 @@ def _worst(data: ReportData, cards: dict[str, MediaCard], per_flag_ids: dict[str
                 f'<div class="media" id="{e(card.anchor)}"><p class="id">{e(item_id)}</p>'
                 f"<p>{e(d.get('detail', ''))} <span class=muted>({e(d.get('metric', ''))} = "
                 f"{_num(d.get('value'))}, threshold {_num(d.get('threshold'))})</span></p>{others}"
-                f'<img alt="spectrogram and F0 of {e(item_id)}" '
-                f'src="{_data_uri("image/jpeg", card.figure_jpeg)}">'
-                f"{_audio(card.audio_mp3, item_id)}"
+                + (
+                    f'<img alt="spectrogram and F0 of {e(item_id)}" '
+                    f'src="{_data_uri("image/jpeg", card.figure_jpeg)}">'
+                    if card.figure_jpeg
+                    else '<p class="muted">(no spectrogram: it could not be drawn)</p>'
+                )
+                + f"{_audio(card.audio_mp3, item_id)}"
                 f'<p class="muted">speaker {e(rec.get("speaker"))} · split {e(rec.get("split"))} · '
                 f"{e(origin)}{e(cut)}</p>{extra}</div>"
             )

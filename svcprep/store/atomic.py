@@ -27,6 +27,8 @@ def write_error_message(out: Path, err: OSError) -> str:
     import errno
 
     what = err.strerror or str(err)
+    if err.errno == errno.ENOSPC:
+        what = "the disk is full"
     hint = {
         errno.ENOSPC: "free some space (or `svcprep gc OUT --keep 1`) and run the build again",
         errno.EDQUOT: "free some space within your quota and run the build again",
@@ -92,11 +94,13 @@ def atomic_write_text(path: Path, text: str, *, fsync: bool = True) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: Path) -> Iterator[Path]:
+def atomic_dir(path: Path, *, replace: bool = False) -> Iterator[Path]:
     """Build a folder under a temporary name and rename it to ``path`` when the block ends.
 
     If ``path`` already exists when the block ends (content-named folders are written
-    once), the temporary folder is discarded. On error the temporary folder is removed.
+    once), the temporary folder is discarded, unless ``replace`` (the existing folder is
+    damaged): it is then moved aside and the new one renamed in its place. On error the
+    temporary folder is removed.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=path.parent))
@@ -106,6 +110,10 @@ def atomic_dir(path: Path) -> Iterator[Path]:
         for child in tmp.iterdir():
             with open(child, "rb") as f:
                 os.fsync(f.fileno())
+        if replace and path.is_dir():
+            old = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + "old-", dir=path.parent))
+            os.rename(path, old / path.name)
+            shutil.rmtree(old, ignore_errors=True)
         try:
             os.rename(tmp, path)
         except OSError:

@@ -3,6 +3,11 @@
 An object is written under a temporary name and renamed into place whole, so a
 reader sees either nothing or the complete object. Objects are never modified; the
 same key always names the same content, so a repeated write is harmless.
+
+``meta.json`` holds the xxh3-128 digest of every array file (``_digests``), so a flipped
+bit or a truncated file is found (:meth:`StoredObject.problems`, ``svcprep verify``) and
+the object is recomputed instead of being copied into a version. Objects written before
+digests existed stay valid; they can only be checked for being readable.
 """
 
 from __future__ import annotations
@@ -42,6 +47,26 @@ class StoredObject:
         """Names of the arrays the object holds."""
         return list(self.meta.get("_arrays", []))
 
+    def problems(self) -> list[str]:
+        """What is wrong with the object's files (missing, truncated, digest mismatch); [] when sound."""
+        from svcprep.store.keys import file_digest
+
+        out = []
+        digests = self.meta.get("_digests")
+        for name in self.array_names:
+            f = self.folder / f"{name}.npy"
+            try:
+                if isinstance(digests, dict) and name in digests:
+                    if file_digest(f) != digests[name]:
+                        out.append(f"{f}: content does not match its digest (damaged)")
+                else:  # an object from before digests: it can only be checked for readability
+                    np.load(f, mmap_mode="r", allow_pickle=False)
+            except FileNotFoundError:
+                out.append(f"{f}: missing")
+            except (OSError, ValueError) as err:
+                out.append(f"{f}: unreadable ({err})")
+        return out
+
 
 class ObjectStore:
     """Stage outputs addressed by their cache key.
@@ -68,27 +93,45 @@ class ObjectStore:
         target = self.path(key)
         full_meta = dict(meta)
         full_meta["_arrays"] = sorted(arrays)
-        if not (target / _META).is_file():
+        if not (target / _META).is_file() or self._damaged(key):
+            from svcprep.store.keys import file_digest
+
             try:
-                with atomic_dir(target) as tmp:
+                with atomic_dir(target, replace=True) as tmp:
+                    digests = {}
                     for name, arr in arrays.items():
                         np.save(tmp / f"{name}.npy", np.ascontiguousarray(arr), allow_pickle=False)
+                        digests[name] = file_digest(tmp / f"{name}.npy")
+                    full_meta["_digests"] = digests
                     (tmp / _META).write_text(
                         json.dumps(full_meta, sort_keys=True, ensure_ascii=True, allow_nan=False),
                         encoding="utf-8",
                     )
             except OSError as err:
                 raise StoreError(write_error_message(self.root.parent, err)) from None
+        else:
+            existing = self.get(key)
+            if existing is not None:
+                return existing
         return StoredObject(target, full_meta)
 
-    def get(self, key: str) -> StoredObject | None:
-        """The object with this key, or None if there is none (or it is unreadable)."""
+    def _damaged(self, key: str) -> bool:
+        obj = self.get(key)
+        return obj is None or bool(obj.problems())
+
+    def get(self, key: str, *, verify: bool = False) -> StoredObject | None:
+        """The object with this key, or None if there is none, it is unreadable or (``verify``) damaged."""
         folder = self.path(key)
         try:
             meta = json.loads((folder / _META).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        return StoredObject(folder, meta)
+        if not isinstance(meta, dict):
+            return None
+        obj = StoredObject(folder, meta)
+        if verify and obj.problems():
+            return None
+        return obj
 
     def all_keys(self) -> list[str]:
         """Every stored key."""

@@ -48,9 +48,12 @@ class Dataset(Sequence[dict[str, Any]]):
         The output folder of ``svcprep build``.
     version
         A version id (``v0003``); None reads the latest.
+    verify
+        Check every shard of the version against its digests first (reads all of it once)
+        and raise :class:`~svcprep.errors.StoreError` listing what is damaged.
     """
 
-    def __init__(self, out: str | Path, version: str | None = None) -> None:
+    def __init__(self, out: str | Path, version: str | None = None, *, verify: bool = False) -> None:
         self.root = Path(out)
         if not self.root.is_dir():
             raise StoreError(f"{self.root} is not a folder; give the OUT folder of `svcprep build`")
@@ -67,6 +70,21 @@ class Dataset(Sequence[dict[str, Any]]):
         self.layout: ShardLayout = (
             ShardLayout.from_json(arrays) if arrays else legacy_layout(int(self._version["n_mels"]))
         )
+        if verify:
+            from svcprep.store.shards import shard_problems
+
+            problems = [
+                p
+                for sid in self._version.get("shards", [])
+                for p in shard_problems(self.root / "shards" / sid)
+            ]
+            if problems:
+                raise StoreError(
+                    f"version {self.version} of {self.root} is damaged: "
+                    + "; ".join(problems[:5])
+                    + (f" (and {len(problems) - 5} more)" if len(problems) > 5 else "")
+                    + ": run `svcprep build` again to repair it"
+                )
 
     @property
     def array_names(self) -> tuple[str, ...]:
@@ -237,7 +255,7 @@ class Dataset(Sequence[dict[str, Any]]):
         )
 
 
-def open_dataset(out: str | Path, version: str | None = None) -> Dataset:
+def open_dataset(out: str | Path, version: str | None = None, *, verify: bool = False) -> Dataset:
     """Open a built dataset (the latest version unless ``version`` is given).
 
     Parameters
@@ -246,10 +264,12 @@ def open_dataset(out: str | Path, version: str | None = None) -> Dataset:
         The output folder of ``svcprep build``.
     version
         A kept version id such as ``"v0002"``; ``svcprep versions OUT`` lists them.
+    verify
+        Check the version's shards against their digests first (see :class:`Dataset`).
 
     Returns
     -------
     Dataset
         Sequence of items; see :class:`Dataset`.
     """
-    return Dataset(out, version)
+    return Dataset(out, version, verify=verify)

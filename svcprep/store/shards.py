@@ -19,12 +19,21 @@ Item ``k``'s audio is ``audio[start:stop]`` and its frame arrays are rows
 ``np.load(path, mmap_mode="r", allow_pickle=False)``: nothing in a shard can run code.
 A shard's id is the hash of the ids and content keys of its items, so an unchanged
 group of items keeps its shard across versions and the folder is written only once.
+
+Shards are written with plain sequential writes (a memory-mapped write on a full disk
+kills the process with SIGBUS), after checking that the disk has room for them, and
+``index.json`` holds the xxh3-128 digest of every array file (``digests``), which
+:func:`shard_problems` checks; a damaged shard is rewritten by the next build.
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import math
+import os
+import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+import xxhash
 
 from svcprep.store.atomic import atomic_dir
 from svcprep.store.keys import canonical_json, digest_bytes
@@ -39,7 +49,7 @@ from svcprep.store.keys import canonical_json, digest_bytes
 if TYPE_CHECKING:
     from svcprep.stages import ShardLayout
 
-__all__ = ["SHARD_FORMAT_VERSION", "ShardItem", "plan_shards", "write_shard"]
+__all__ = ["SHARD_FORMAT_VERSION", "ShardItem", "plan_shards", "shard_problems", "write_shard"]
 
 SHARD_FORMAT_VERSION = 2
 
@@ -109,10 +119,50 @@ def shard_id(items: Sequence[ShardItem], *, layout: ShardLayout) -> str:
     return digest_bytes(canonical_json(payload))
 
 
+def shard_problems(folder: Path) -> list[str]:
+    """What is wrong with a shard's files (missing, truncated, digest mismatch); [] when sound.
+
+    Shards written before digests existed are checked for a readable index and arrays
+    whose sizes match it.
+    """
+    try:
+        meta = json.loads((folder / "index.json").read_text(encoding="utf-8"))
+        if not isinstance(meta, dict):
+            raise ValueError("not a JSON object")
+    except FileNotFoundError:
+        return [f"{folder}: missing (no index.json)"]
+    except (OSError, ValueError) as err:
+        return [f"{folder / 'index.json'}: unreadable or damaged ({err})"]
+    from svcprep.store.keys import file_digest
+
+    out = []
+    digests = meta.get("digests")
+    arrays = meta.get("arrays")
+    names = [str(a.get("name")) for a in arrays if isinstance(a, dict)] if isinstance(arrays, list) else []
+    names = names or sorted(f.stem for f in folder.glob("*.npy"))
+    for name in names:
+        f = folder / f"{name}.npy"
+        try:
+            if isinstance(digests, dict) and f.name in digests:
+                if file_digest(f) != digests[f.name]:
+                    out.append(f"{f}: content does not match its digest (damaged or truncated)")
+            else:
+                arr = np.load(f, mmap_mode="r", allow_pickle=False)
+                del arr
+        except FileNotFoundError:
+            out.append(f"{f}: missing")
+        except (OSError, ValueError) as err:
+            out.append(f"{f}: unreadable ({err})")
+    return out
+
+
 def write_shard(
-    root: Path, items: Sequence[ShardItem], *, layout: ShardLayout
+    root: Path, items: Sequence[ShardItem], *, layout: ShardLayout, verify_existing: bool = False
 ) -> tuple[str, dict[str, dict[str, Any]]]:
     """Write one shard (unless a shard with the same content exists) and return its id and item index.
+
+    With ``verify_existing`` an existing shard is checked against its digests first and
+    rewritten when damaged.
 
     Returns
     -------
@@ -136,29 +186,64 @@ def write_shard(
     totals = {"sample": a, "frame": f, "unit": u}
     where = {"sample": "audio", "frame": "frames", "unit": "units"}
     target = root / sid
+    damaged = False
     if (target / "index.json").is_file():
-        return sid, index
-    with atomic_dir(target) as tmp:
-        mm: dict[str, np.memmap[Any, Any]] = {}
-        for name, dtype, level, width in layout.arrays:
-            rows = totals[level]
-            shape = (rows,) if width == 0 else (rows, width)
-            mm[name] = np.lib.format.open_memmap(tmp / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
-        for it in items:
-            arrays = it.load()
-            e = index[it.id]
-            for name, _dtype, level, _width in layout.arrays:
-                lo, hi = e[where[level]]
-                mm[name][lo:hi] = arrays[name]
-        for m in mm.values():
-            m.flush()
-        del mm
+        if not verify_existing or not shard_problems(target):
+            return sid, index
+        damaged = True
+    need = sum(it.nbytes(layout) for it in items) + (1 << 20)
+    root.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(root).free
+    if free < need:
+        raise OSError(
+            errno.ENOSPC,
+            f"{os.strerror(errno.ENOSPC)}: a shard needs {need / 1e6:.1f} MB, {free / 1e6:.1f} MB are free",
+        )
+    with atomic_dir(target, replace=damaged) as tmp:
+        files: dict[str, Any] = {}
+        hashes: dict[str, Any] = {}
+        try:
+            for name, dtype, level, width in layout.arrays:
+                rows = totals[level]
+                shape = (rows,) if width == 0 else (rows, width)
+                head = io.BytesIO()
+                np.lib.format.write_array_header_1_0(
+                    head,
+                    {
+                        "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                        "fortran_order": False,
+                        "shape": shape,
+                    },
+                )
+                files[name] = open(tmp / f"{name}.npy", "wb")  # noqa: SIM115 - closed below
+                hashes[name] = xxhash.xxh3_128(head.getvalue())
+                files[name].write(head.getvalue())
+            for it in items:
+                arrays = it.load()
+                e = index[it.id]
+                for name, dtype, level, width in layout.arrays:
+                    lo, hi = e[where[level]]
+                    block = np.ascontiguousarray(arrays[name], dtype=dtype)
+                    want = (hi - lo,) if width == 0 else (hi - lo, width)
+                    if block.shape != want:
+                        raise ValueError(
+                            f"item {it.id}: {name} has shape {block.shape}, the shard expects {want}"
+                        )
+                    if block.size == 0:
+                        continue  # (a memoryview of no bytes cannot be cast)
+                    buf = block.data.cast("B")
+                    files[name].write(buf)
+                    hashes[name].update(buf)
+        finally:
+            for fh in files.values():
+                fh.close()
         meta = {
             "format": "svcprep-shard",
             "format_version": SHARD_FORMAT_VERSION,
             "n_mels": layout.width("mel") if "mel" in layout.names() else None,
             "arrays": layout.to_json(),
             "items": entries,
+            "digests": {f"{name}.npy": h.hexdigest() for name, h in hashes.items()},
         }
         (tmp / "index.json").write_text(json.dumps(meta, ensure_ascii=True, sort_keys=True), encoding="utf-8")
     return sid, index
