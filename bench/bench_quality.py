@@ -1,19 +1,31 @@
 """Labelled benchmark of the quality flags and the duplicate index.
 
-Builds a labelled set from the real recordings in ``shared/data`` (resampled to the
-dataset rate, 44.1 kHz, as the pipeline would) and synthetic voices
-(:mod:`svcprep.testing`), injects every kind of defect at several strengths, runs
-metrics -> flags, and prints precision and recall per flag as a table and as JSON.
-A second part measures the duplicate index at scale (10,000 synthetic items).
+Two parts (``--part``):
+
+* ``flags`` (the default): builds a labelled set from the real recordings in
+  ``shared/data`` (resampled to the dataset rate, 44.1 kHz, as the pipeline would) and
+  synthetic voices (:mod:`svcprep.testing`), injects every kind of defect at several
+  strengths, runs metrics -> flags item by item, and prints precision and recall per
+  flag. It also measures the duplicate index at scale (10,000 synthetic items).
+* ``build``: writes a labelled raw folder of real takes with injected defects and hard
+  negatives, runs **one real default build** of it (``svcprep.build(raw, out, jobs=2)``,
+  harvest F0) and scores every record of the manifest: precision and recall of every
+  flag of the build's vocabulary and of the flags of issue 13 the build may not have
+  yet (``hum``, ``reverberant``, ``accompaniment``, ``dropout``, ``dead_channel``,
+  ``lossy_codec``, ``speaker_outlier``: they read recall 0 until they exist).
 
 Run from the repository root::
 
-    python bench/bench_quality.py                 # everything (a few minutes on 2 cores)
-    python bench/bench_quality.py --scale 0       # skip the 10,000-item timing
-    python bench/bench_quality.py --json out.json # also write the JSON to a file
+    python bench/bench_quality.py                      # the flags part (a few minutes on 2 cores)
+    python bench/bench_quality.py --scale 0            # ... without the 10,000-item timing
+    python bench/bench_quality.py --part build         # the build part (~5 min idle, ~15 loaded)
+    python bench/bench_quality.py --part build --cases hum,clean   # some classes only
+    python bench/bench_quality.py --part build --keep  # keep the build output, then:
+    python bench/bench_quality.py --part build --from-manifest OUT # score it again, no build
+    python bench/bench_quality.py --part all --json out.json       # both, JSON to a file
 
-Labels
-------
+Labels of the flags part
+------------------------
 Clean real recordings are negatives for every flag except what they really are:
 shorter than 2 s (``too_short``), longer than 20 s (``too_long``), recorded at 16 or
 22.05 kHz and so upsampled to 44.1 kHz (``low_bandwidth``), and the two vocadito clips
@@ -22,6 +34,113 @@ band limit, read off the long-term spectrum). A defect variant is positive for t
 injected flag; flags that the injection can legitimately change too (added noise is
 full-band, so ``low_bandwidth`` is no longer meaningful) are left unscored for it, as
 are grey-zone strengths (added noise at 15-25 dB SNR for ``noisy``).
+
+The build part
+--------------
+**Raw folder.** ``bench/_build_cases.py`` writes it (seed 20261202, deterministic) to
+``$TMPDIR/svcprep-bench/quality-v2/raw`` (``--work`` to move it) and reuses it while the
+generator version is unchanged (``--regenerate`` forces a new one). The labels live
+outside it, in ``labels.json`` next to it: case id (the file's path relative to the raw
+folder) -> ``class``, ``severity``, ``positive_flags``, ``negative_for`` (``"all"``),
+``grey_flags`` (unscored), ``lineage``, ``notes``, ``measured`` (what the generator
+measured of the defect it made) and, for copies, ``duplicate_of``/``duplicate_kind``/
+``transform``. The signal code is in ``bench/_defects.py``.
+
+Every real recording of ``shared/data`` is cut into 4 s windows of its most active audio
+(the whole file when it is shorter than 5 s; at most 4-5 windows of each NIT file and 5
+of vocadito 1, 3 of the others). Each window is a **clean take** at its native rate and
+format, sample-exact (16-48 kHz, WAV or FLAC), in one folder per person
+(``nit_f001``: both NIT files, one singer; ``vocadito_s1``; ``libri_3436``; ...). The
+defect copies are made from those windows at 44.1 kHz (unless said otherwise) and put in
+the folder of the person they came from, the way a user's folder would hold its bad
+takes. 196 files, 830 s of audio (108 s of it the 12 s files of the mostly-silent
+class), 19 speaker folders.
+
+=================  =====  ==============================================================
+class              cases  what (severities)
+=================  =====  ==============================================================
+clean                 39  every window, and the short files whole (Dagstuhl 1 s clips,
+                          soprano E4, WORLD vowels: ``too_short``). Natural 16/22.05 kHz
+                          sources and vocadito 10/14 are ``low_bandwidth`` positives
+loud                   6  hard negatives for clipping: peak-normalised to -0.1 dBFS (3);
+                          +9 dB into a 5 ms look-ahead limiter, ceiling -0.3 dBFS, whose
+                          smooth gain leaves no flat top (3; checked: ``clip_runs`` 0)
+breathy                3  hard negatives: softened (low-passed) voice at -30 dBFS with
+                          aspiration noise (1.2-7 kHz, following the voice) 22/25/28 dB
+                          under it
+vibrato / melisma      6  hard negatives for ``unstable_f0`` (WORLD resynthesis, envelope
+                          kept): vibrato +-1 semitone at 5/5.5/6 Hz; a run of 90/110/130 ms
+                          notes (0,2,4,5,7,5,4,2 semitones)
+leap                   3  hard negatives: one octave leap half way through that stays
+resynth                2  WORLD analysis/resynthesis with F0 unchanged (vocoder control)
+clipping              12  clipped at 3/6/12 dB overdrive, then (3 each) turned down 6 dB /
+                          a 3:1 compressor (tilts the crests) / clipped at 48 kHz and
+                          resampled to 44.1 kHz / MP3 (VBR, ~75-110 kbps)
+hum                   12  50 or 60 Hz mains hum, harmonics 1,2,3,5,7, drifting, at 0/10
+                          dB under the voice (positive) and 20 dB (grey)
+polarity               9  stereo, R = -L: exact, R = -0.97 L, R = -L one sample late
+                          -> ``channel_cancellation`` on any record of the source
+mostly_silent          9  0.6/1.2/2 s of voice in 12 s of digital zero or pink room tone
+                          at -75/-65 dBFS -> ``silence``
+noise_only             9  no voice, 4 s: pink, brown, or a recording's own quietest
+                          frames overlap-added (room tone), at -45/-50/-55 dBFS RMS
+octave                12  F0 an octave off (WORLD) in alternate segments of 120-250 ms
+                          (6) or in 2-5 spliced segments of 0.3-0.8 s (6) -> unstable_f0
+codec                 11  MP3 CBR 56/80/96 kbps and VBR ~50-70 kbps, Vorbis at
+                          libsndfile compression 0.9/1.0 (~50-75 kbps) -> lossy_codec;
+                          one high-quality VBR MP3 (grey). All complete, valid files
+accompaniment         12  piano arpeggios, or piano + bass + drums, in the take's key
+                          (from its median F0), at 6/12 dB under the voice (positive),
+                          20 dB (grey)
+reverb                12  synthetic rooms (direct + 8 early reflections + exponential
+                          noise tail) RT60 0.6/1.2/2.5 s x DRR +6/0/-6 dB; RT60 0.6 s at
+                          +6 dB is grey
+dropout                9  1-4 digital-zero gaps of 20-200 ms inside loud audio
+dead_channel           9  stereo (PCM_24), right or left channel all zero, or at
+                          -90 dBFS noise
+speaker_outlier        9  another person's take copied (byte-identical) into a folder of
+                          one singer/speaker: male speech and a male singer among NIT's
+                          female singer (4), a female singer / female speech among
+                          vocadito S1's male singer (3), a female reader and a singer
+                          among LibriSpeech 3436 (2)
+duplicate             12  librosa copies of a take in its own folder: pitch -2, -1.5,
+                          -1, +0.5, +1, +2 semitones; time stretch 0.9, 0.95, 0.97, 1.03,
+                          1.05, 1.1 -> ``near_duplicate`` for the pair
+=================  =====  ==============================================================
+
+**Scoring.** A case is *flagged X* when any record whose ``source`` is its file carries
+X (the source record, a dropped piece or any item). For each flag, a case is positive
+when X is in its ``positive_flags``, unscored when X is in its ``grey_flags``, negative
+otherwise (``negative_for`` is ``"all"`` everywhere). Grey flags are the legitimate side
+effects of an injection (e.g. ``silence`` on an exactly cancelling pair, whose downmix
+is silent; ``noisy`` on hum; ``loudness_outlier`` on level changes; ``low_bandwidth``
+where the injection changes the top of the band; ``lossy_codec`` on LibriSpeech, which
+was Ogg Vorbis before it was FLAC; ``unstable_f0`` on a cancelled downmix) and the
+grey-zone severities. Clean takes and hard negatives are negatives for everything but
+what they naturally are.
+
+``exact_duplicate`` and ``near_duplicate`` are scored by pairs: a detected pair is the
+flagged record's source and the source of the item it names in ``duplicate_of``. The
+required pairs are each transformed copy with its original (near) and each outlier copy
+with its donor's take (exact); a copy counts as found when a link joins it to its original
+or to another case of the same lineage (the index names one partner per item, and a
+shifted copy may be matched to, say, the hum copy of its take; both are the same
+recording). A detected pair is a false positive when its two cases
+come from different stretches of audio (``lineage``) or are two segments of one case;
+pairs within one lineage that are not required (a clipped copy of a take and the take)
+are really duplicates and are not counted. ``near_duplicate transform named`` checks
+whether the details of each detected transform pair name the kind (pitch/semitone,
+stretch/tempo/rate) and the amount (within 0.25 semitone, or 1.5 % of the rate); the
+details are in the JSON to read.
+
+Special rows: ``noise_only_not_trained`` (no record of a noise-only case trains and one
+carries ``silence`` or ``noisy``), ``mostly_silent_no_unflagged_training_item``,
+``mp3_not_falsely_truncated`` / ``mp3_false_truncated`` (every MP3 case: no
+``truncated``, no error). Timing: the build's wall time and ``stage_seconds``; the
+quality share is (``quality`` + ``dataset checks``) / the summed stage time. The
+generator's own checks are printed first (hum and backing levels, flat tops before
+the post-processing, no flat tops on the loud negatives, measured RT60, the octave-off
+share of the F0 edits and the measured shift of the pitch-shifted copies, by DIO).
 """
 
 from __future__ import annotations
@@ -30,12 +149,17 @@ import argparse
 import io
 import json
 import math
+import os
+import re
+import shutil
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -531,12 +655,8 @@ def scale_bench(n_items: int, n_dups: int = 100) -> dict:
 # --------------------------------------------------------------------------- main
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--scale", type=int, default=10000, help="items in the scale test (0 = skip)")
-    ap.add_argument("--json", type=Path, default=None, help="also write the results here")
-    ap.add_argument("--errors", action="store_true", help="list every misclassified case")
-    args = ap.parse_args(argv)
+def flags_part(args: argparse.Namespace) -> dict:
+    """The item-level part: metrics -> flags on labelled audio, loudness, duplicates, scale."""
     from svcprep.config import BuildConfig
 
     cfg = BuildConfig().quality_thresholds()  # duration bounds follow the default slicer
@@ -631,10 +751,649 @@ def main(argv: list[str] | None = None) -> int:
         "config": cfg.model_dump(),
         "runtime_s": round(time.perf_counter() - t_start, 1),
     }
-    text = json.dumps(out, indent=2)
-    print("\n" + text)
+    print("\n" + json.dumps(out, indent=2))
+    return out
+
+
+# --------------------------------------------------------------------------- build-level part
+
+#: Flags scored pair by pair (a detected pair names both cases) instead of case by case.
+PAIR_FLAGS = ("exact_duplicate", "near_duplicate")
+
+
+def _vocabulary() -> list[str]:
+    """Every flag the build knows, in its order, then the issue's new flags it may not know yet."""
+    from _build_cases import NEW_FLAGS
+
+    from svcprep.quality.flags import FLAG_DOCS
+
+    names = list(FLAG_DOCS)
+    return names + [f for f in NEW_FLAGS if f not in names]
+
+
+def _truth(label: dict, flag: str) -> bool | None:
+    """True (positive), False (negative) or None (not scored) for one case and flag."""
+    if flag in label["positive_flags"]:
+        return True
+    if flag in label["grey_flags"]:
+        return None
+    neg = label["negative_for"]
+    return False if neg == "all" or flag in neg else None
+
+
+def _detail(rec: Any, flag: str) -> str:
+    d = rec.flag_details.get(flag) or {}
+    text = d.get("detail") or ""
+    return f"{rec.id}: {text}" if text else rec.id
+
+
+def _source_of(item_id: str, item_source: dict[str, str]) -> str:
+    return item_source.get(item_id) or item_id.split("#", 1)[0]
+
+
+def _link_ends(recs: list[Any], flag: str, item_source: dict[str, str]) -> set[str]:
+    """Both sources of every duplicate link in ``recs``."""
+    ends = {r.source for r in recs}
+    for r in recs:
+        other = (r.flag_details.get(flag) or {}).get("duplicate_of") or r.get("duplicate_of")
+        ends.add(_source_of(str(other), item_source))
+    return ends
+
+
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+
+
+def _names_transform(detail: Any, transform: dict[str, float]) -> dict[str, bool]:
+    """Whether a near-duplicate's flag details name the transform (kind, and amount)."""
+    d = {k: v for k, v in dict(detail).items() if k not in ("value", "threshold", "offset_s", "metric")}
+    text = json.dumps(d).lower()
+    numbers = [float(x) for x in _NUMBER.findall(text)]
+    if "pitch_shift_semitones" in transform:
+        s = transform["pitch_shift_semitones"]
+        kind = any(w in text for w in ("pitch", "semitone"))
+        amount = any(abs(abs(x) - abs(s)) <= 0.25 for x in numbers)
+    else:
+        r = transform["time_stretch_rate"]
+        kind = any(w in text for w in ("stretch", "tempo", "speed", "time_scale", "rate"))
+        targets = [r, 1 / r]
+        pct = [100 * (r - 1), 100 * (1 / r - 1)]
+        amount = any(abs(x - t) <= 0.015 for x in numbers for t in targets) or any(
+            abs(abs(x) - abs(q)) <= 1.5 for x in numbers for q in pct
+        )
+    return {"kind": kind, "amount": amount}
+
+
+def score_build(
+    records: list[Any], cases: dict[str, dict], all_cases: dict[str, dict] | None = None
+) -> dict[str, Any]:
+    """Per flag TP/FP/FN over ``cases`` (or pairs touching them) in one build's manifest.
+
+    ``all_cases`` (every label; default ``cases``) gives the lineage of a pair's other end
+    when only some classes are scored.
+    """
+    by_src: dict[str, list[Any]] = defaultdict(list)
+    for r in records:
+        by_src[r.source].append(r)
+    present = {c: lab for c, lab in cases.items() if c in by_src}
+    missing = sorted(c for c in cases if c not in by_src)
+    item_source = {r.id: r.source for r in records}
+    flagged = {c: set().union(*(set(r.flags) for r in by_src[c])) for c in present}
+    vocab = _vocabulary()
+    flags: dict[str, dict] = {}
+    for flag in vocab:
+        if flag in PAIR_FLAGS:
+            continue
+        tp = fp = fn = 0
+        fps: list[dict] = []
+        fns: list[dict] = []
+        for c, lab in present.items():
+            truth = _truth(lab, flag)
+            if truth is None:
+                continue
+            got = flag in flagged[c]
+            if truth and got:
+                tp += 1
+            elif got:
+                fp += 1
+                details = [_detail(r, flag) for r in by_src[c] if flag in r.flags]
+                fps.append(
+                    {"case": c, "class": lab["class"], "severity": lab["severity"], "details": details}
+                )
+            elif truth:
+                fn += 1
+                fns.append(
+                    {
+                        "case": c,
+                        "class": lab["class"],
+                        "severity": lab["severity"],
+                        "got": sorted(flagged[c]),
+                        "records": [
+                            f"{r.kind}:{r.status}" + (f":{r.split}" if r.get("split") else "")
+                            for r in by_src[c]
+                        ],
+                    }
+                )
+        flags[flag] = {**prf(tp, fp, fn), "fp_cases": fps, "fn_cases": fns}
+    lineage = {c: lab["lineage"] for c, lab in (all_cases or cases).items()}
+    transform_rows = []
+    for flag in PAIR_FLAGS:
+        kind = "exact" if flag == "exact_duplicate" else "near"
+        # a link: a record carrying the flag and the item its details name (a record's own
+        # duplicate_of holds one partner only, so the flag's details come first)
+        detected: dict[frozenset, list[Any]] = defaultdict(list)
+        for r in records:
+            if flag not in r.flags:
+                continue
+            other = (r.flag_details.get(flag) or {}).get("duplicate_of") or r.get("duplicate_of")
+            if other is None:
+                continue
+            detected[frozenset((r.source, _source_of(str(other), item_source)))].append(r)
+        # a required copy is found when a link joins it to its original or to another case
+        # made from the same stretch of audio (the index names one partner per item)
+        required = {
+            c: lab["duplicate_of"]
+            for c, lab in present.items()
+            if lab.get("duplicate_kind") == kind and lab.get("duplicate_of") in by_src
+        }
+        found: dict[str, list[Any]] = {}
+        for c in required:
+            links = [
+                r
+                for pair, recs in detected.items()
+                if c in pair and len(pair) == 2 and lineage.get(next(iter(pair - {c}))) == lineage[c]
+                for r in recs
+            ]
+            if links:
+                found[c] = links
+        fp_pairs = []
+        allowed = 0
+        for pair, recs in detected.items():
+            ends = sorted(pair)
+            if not pair & present.keys():
+                continue  # neither end is scored (--cases)
+            if len(ends) == 1 or len({lineage.get(e, e) for e in ends}) > 1:
+                fp_pairs.append({"pair": ends, "details": [_detail(r, flag) for r in recs]})
+            elif not any(c in pair for c in found):
+                allowed += 1
+        fn = [c for c in required if c not in found]
+        flags[flag] = {
+            **prf(len(found), len(fp_pairs), len(fn)),
+            "unit": "pairs",
+            "fp_cases": fp_pairs,
+            "fn_cases": [
+                {
+                    "case": c,
+                    "duplicate_of": required[c],
+                    "severity": cases[c]["severity"],
+                    "got": sorted(flagged[c]),
+                }
+                for c in fn
+            ],
+            "same_lineage_links": allowed,
+        }
+        if kind == "near":
+            for c in required:
+                tr = cases[c]["transform"]
+                det = [dict(r.flag_details.get(flag) or {}) for r in found.get(c, [])]
+                named = [_names_transform(d, tr) for d in det]
+                transform_rows.append(
+                    {
+                        "case": c,
+                        "transform": tr,
+                        "detected": c in found,
+                        "linked_to": sorted(_link_ends(found.get(c, []), flag, item_source) - {c}),
+                        "named_kind": any(n["kind"] for n in named),
+                        "named_amount": any(n["amount"] for n in named),
+                        "flag_details": det,
+                    }
+                )
+    special: dict[str, dict] = {}
+
+    def row(name: str, cls_ok: list[tuple[str, bool, str]]) -> None:
+        ok = sum(1 for _, good, _ in cls_ok if good)
+        special[name] = {
+            "passed": ok,
+            "cases": len(cls_ok),
+            "rate": round(ok / len(cls_ok), 4) if cls_ok else None,
+            "failures": [{"case": c, "what": why} for c, good, why in cls_ok if not good],
+        }
+
+    def trains_summary(c: str) -> str:
+        return "; ".join(
+            f"{r.id} {r.kind}:{r.status}:{r.get('split') or '-'} [{','.join(r.flags)}]" for r in by_src[c]
+        )
+
+    noise = [c for c, lab in present.items() if lab["class"] == "noise_only"]
+    row(
+        "noise_only_not_trained",
+        [
+            (
+                c,
+                not any(r.trains for r in by_src[c]) and bool({"silence", "noisy"} & flagged[c]),
+                trains_summary(c),
+            )
+            for c in noise
+        ],
+    )
+    quiet = [c for c, lab in present.items() if lab["class"] == "mostly_silent"]
+    row(
+        "mostly_silent_no_unflagged_training_item",
+        [
+            (c, not any(r.trains and "silence" not in r.flags for r in by_src[c]), trains_summary(c))
+            for c in quiet
+        ],
+    )
+    mp3 = [c for c in present if c.endswith(".mp3")]
+    row(
+        "mp3_not_falsely_truncated",
+        [
+            (
+                c,
+                "truncated" not in flagged[c] and not any(r.status == "error" for r in by_src[c]),
+                trains_summary(c) + " " + " ".join(str(r.error) for r in by_src[c] if r.error),
+            )
+            for c in mp3
+        ],
+    )
+    special["mp3_false_truncated"] = {
+        "cases": len(mp3),
+        "truncated": sum(1 for c in mp3 if "truncated" in flagged[c]),
+    }
+    det_rows = [t for t in transform_rows if t["detected"]]
+    special["near_duplicate_transform_named"] = {
+        "detected_pairs": len(det_rows),
+        "named_kind": sum(1 for t in det_rows if t["named_kind"]),
+        "named_amount": sum(1 for t in det_rows if t["named_amount"]),
+        "pairs": transform_rows,
+    }
+    # what each class gets: how many of its cases carry each flag
+    classes: dict[str, dict] = {}
+    for c, lab in present.items():
+        k = classes.setdefault(
+            lab["class"], {"cases": 0, "flags": defaultdict(int), "trains": 0, "in_dataset": 0}
+        )
+        k["cases"] += 1
+        k["trains"] += any(r.trains for r in by_src[c])
+        k["in_dataset"] += any(r.in_dataset for r in by_src[c])
+        for f in flagged[c]:
+            k["flags"][f] += 1
+    for k in classes.values():
+        k["flags"] = dict(sorted(k["flags"].items(), key=lambda kv: -kv[1]))
+    errors = [f"{r.id}: {r.error}" for r in records if r.status == "error"]
+    per_case = {
+        c: {
+            "class": present[c]["class"],
+            "severity": present[c]["severity"],
+            "flags": sorted(flagged[c]),
+            "records": [
+                {
+                    "id": r.id,
+                    "kind": r.kind,
+                    "status": r.status,
+                    "split": r.get("split"),
+                    "error": r.error,
+                    "flags": list(r.flags),
+                    "flag_details": {k: dict(v) for k, v in r.flag_details.items()},
+                    "metrics": dict(r.metrics),
+                }
+                for r in by_src[c]
+            ],
+        }
+        for c in sorted(present)
+    }
+    return {
+        "flags": flags,
+        "special": special,
+        "classes": classes,
+        "errors": errors,
+        "missing_cases": missing,
+        "scored_cases": len(present),
+        "cases": per_case,
+    }
+
+
+def _generator_checks(cases: dict[str, dict]) -> dict[str, dict]:
+    """Does each case hold what its label says? Measured while generating (labels.json)."""
+    checks: dict[str, list[tuple[str, bool, str]]] = defaultdict(list)
+    for c, lab in cases.items():
+        m, cls, sev = lab["measured"], lab["class"], lab["severity"]
+        if cls == "hum":
+            nominal = float(sev.split("-")[1].rstrip("dB"))
+            checks["hum level under the voice (+-0.1 dB)"].append(
+                (c, abs(m["hum_under_voice_db"] - nominal) <= 0.1, f"{m['hum_under_voice_db']} dB")
+            )
+        elif cls == "clipping":
+            checks["clipped: flat tops before post-processing"].append(
+                (
+                    c,
+                    m["flat_top_share_before_post"] > 0 and m["clip_runs_svcprep_before_post"] > 0,
+                    str(m["flat_top_share_before_post"]),
+                )
+            )
+        elif cls == "loud":
+            checks["loud negatives: no flat tops (own count and svcprep's clip_runs)"].append(
+                (c, m["flat_top_share"] == 0 and m["clip_runs_svcprep"] == 0, f"peak {m['peak_dbfs']} dBFS")
+            )
+        elif cls == "reverb":
+            rt = float(sev.split("-")[0][2:].rstrip("s"))
+            checks["reverb: measured RT60 within 20 % of nominal"].append(
+                (c, abs(m["rt60_s_measured"] - rt) <= 0.2 * rt, f"{m['rt60_s_measured']} s for {rt:g} s")
+            )
+        elif cls == "accompaniment":
+            nominal = float(sev.split("-")[1].rstrip("dB"))
+            checks["backing level under the voice (+-0.1 dB)"].append(
+                (c, abs(m["backing_under_voice_db"] - nominal) <= 0.1, f"{m['backing_under_voice_db']} dB")
+            )
+        elif cls == "octave":
+            checks["octave edits: >= 20 % of voiced frames an octave off the base (DIO)"].append(
+                (c, m["shifted_share"] >= 0.2, f"{m['shifted_share']}, {m['switches_per_s']} switches/s")
+            )
+        elif cls == "leap":
+            checks["leap: 25-75 % of voiced frames an octave off"].append(
+                (c, 0.25 <= m["shifted_share"] <= 0.75, str(m["shifted_share"]))
+            )
+        elif cls in ("vibrato", "melisma", "resynth"):
+            checks["vibrato/melisma/resynth: < 3 % of frames an octave off"].append(
+                (c, m["shifted_share"] < 0.03, str(m["shifted_share"]))
+            )
+        elif cls == "duplicate":
+            tr = lab["transform"]
+            if "pitch_shift_semitones" in tr:
+                s = tr["pitch_shift_semitones"]
+                checks["pitch-shifted copies: measured shift within 0.3 semitone"].append(
+                    (
+                        c,
+                        abs(m["measured_shift_semitones"] - s) <= 0.3,
+                        f"{m['measured_shift_semitones']} for {s:+g}",
+                    )
+                )
+            else:
+                r = tr["time_stretch_rate"]
+                checks["stretched copies: duration ratio 1/rate (+-1 %)"].append(
+                    (c, abs(m["duration_ratio"] * r - 1) <= 0.01, f"{m['duration_ratio']} for rate {r:g}")
+                )
+        elif cls == "codec":
+            checks["codec: decodes to every input frame"].append(
+                (c, m["frames"] == m["frames_in"], f"{m['kbps']} kbps, band {m['bandwidth_hz_60dB']} Hz")
+            )
+        elif cls == "polarity":
+            checks["polarity: downmix >= 12 dB under the channels (load.cancellation_ratio 0.25)"].append(
+                (c, m["downmix_under_channels_db"] >= 12, f"{m['downmix_under_channels_db']} dB")
+            )
+        elif cls == "breathy":
+            checks["breathy: voice -30 dBFS, breath >= 20 dB under"].append(
+                (
+                    c,
+                    abs(m["voice_active_rms_dbfs"] + 30) <= 0.5 and m["breath_under_voice_db"] >= 20,
+                    f"{m['breath_under_voice_db']} dB",
+                )
+            )
+        elif cls == "noise_only":
+            checks["noise only: RMS -45..-55 dBFS"].append(
+                (c, -55.5 <= m["rms_dbfs"] <= -44.5, f"{m['rms_dbfs']} dBFS")
+            )
+        elif cls == "dead_channel":
+            checks["dead channel: <= -90 dBFS"].append(
+                (c, m["dead_rms_dbfs"] <= -89.5, f"{m['dead_rms_dbfs']} dBFS")
+            )
+    out = {}
+    for name, rows in checks.items():
+        bad = [f"{c} ({why})" for c, good, why in rows if not good]
+        vals = [why for _, _, why in rows]
+        out[name] = {"passed": len(rows) - len(bad), "cases": len(rows), "failed": bad, "values": vals}
+    return out
+
+
+def _measured_ranges(cases: dict[str, dict]) -> dict[str, dict[str, str]]:
+    """min..max of every numeric measured figure, per class."""
+    vals: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for lab in cases.values():
+        for k, v in lab["measured"].items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                vals[lab["class"]][k].append(float(v))
+    return {
+        cls: {k: f"{min(v):g}..{max(v):g}" for k, v in sorted(d.items())} for cls, d in sorted(vals.items())
+    }
+
+
+def _class_counts(cases: dict[str, dict], res: dict) -> dict[str, dict]:
+    """Cases, positives for the class's flag, how many of those were caught, grey severities, audio."""
+    from _build_cases import MAIN_FLAG
+
+    out = {}
+    for cls in sorted({lab["class"] for lab in cases.values()}):
+        labs = {c: lab for c, lab in cases.items() if lab["class"] == cls}
+        main = MAIN_FLAG.get(cls)
+        if cls == "duplicate":
+            pos = sum(1 for lab in labs.values() if lab.get("duplicate_kind") == "near")
+            caught = res["flags"]["near_duplicate"]["tp"]
+        elif main:
+            pos_cases = [c for c, lab in labs.items() if main in lab["positive_flags"]]
+            pos = len(pos_cases)
+            caught = sum(1 for c in pos_cases if main in res["cases"].get(c, {}).get("flags", ()))
+        else:
+            pos, caught = 0, 0
+        out[cls] = {
+            "cases": len(labs),
+            "flag": main,
+            "positive": pos,
+            "caught": caught,
+            "grey_severity": sum(1 for lab in labs.values() if lab["grey_severity"]),
+            "audio_s": round(sum(lab["duration_s"] for lab in labs.values()), 1),
+        }
+    return out
+
+
+def build_part(args: argparse.Namespace) -> dict:
+    """Generate (or reuse) the labelled raw folder, build it with the defaults, score the manifest."""
+    import _build_cases as bc
+
+    import svcprep
+
+    t0 = time.perf_counter()
+    raw, meta = bc.load_or_generate(args.work, regenerate=args.regenerate, jobs=args.jobs)
+    gen_s = time.perf_counter() - t0
+    cases: dict[str, dict] = meta["cases"]
+    all_classes = sorted({lab["class"] for lab in cases.values()})
+    if args.cases:
+        wanted = {c.strip() for c in args.cases.split(",") if c.strip()}
+        unknown = wanted - set(all_classes)
+        if unknown:
+            sys.exit(
+                f"--cases: unknown class(es) {sorted(unknown)}; the classes are {', '.join(all_classes)}"
+            )
+        cases = bc.subset_cases(meta, wanted)
+        if not args.from_manifest:
+            raw = bc.subset(raw, cases, args.work / "raw-subset")
+    audio_s = sum(lab["duration_s"] for lab in cases.values())
+    timing: dict[str, Any] = {"generate_or_reuse_s": round(gen_s, 1), "audio_s": round(audio_s, 1)}
+    work_out: Path | None = None
+    if args.from_manifest:
+        out = args.from_manifest
+        saved = out / "bench-timings.json"
+        if saved.exists():
+            timing.update(json.loads(saved.read_text(encoding="utf-8")))
+            timing["from_saved_build"] = True
+    else:
+        work_out = Path(tempfile.mkdtemp(prefix="out-", dir=args.work))
+        out = work_out
+        load_before = os.getloadavg()[0]
+        report = svcprep.build(raw, out, svcprep.BuildConfig(), jobs=args.jobs)
+        stages = {k: round(v, 2) for k, v in report.stage_seconds.items()}
+        summed = sum(report.stage_seconds.values())
+        quality = report.stage_seconds.get("quality", 0.0) + report.stage_seconds.get("dataset checks", 0.0)
+        built = {
+            "wall_s": round(report.wall_seconds, 1),
+            "jobs": args.jobs,
+            "source_audio_s": round(report.source_seconds, 1),
+            "real_time_factor": round(report.source_seconds / report.wall_seconds, 2),
+            "stage_s": stages,
+            "stage_sum_s": round(summed, 1),
+            "quality_s": round(quality, 2),
+            "quality_share_of_stage_time": round(quality / summed, 4) if summed else None,
+            "quality_share_of_wall_x_jobs": round(quality / (report.wall_seconds * args.jobs), 4),
+            "load_1min_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+            "raw": str(raw),
+        }
+        timing.update(built)
+        (out / "bench-timings.json").write_text(json.dumps(built, indent=1) + "\n", encoding="utf-8")
+    records = svcprep.open(out).manifest
+    res = score_build(records, cases, meta["cases"])
+    res["timing"] = timing
+    res["generator"] = {
+        "version": meta["generator_version"],
+        "seed": meta["seed"],
+        "raw": str(raw),
+        "labels": str(args.work / "labels.json"),
+        "checks": _generator_checks(cases),
+        "measured_ranges": _measured_ranges(cases),
+        "classes": _class_counts(cases, res),
+    }
+    res["out"] = str(out)
+    _print_build(res, errors=args.errors)
+    if work_out is not None:
+        if args.keep:
+            print(f"\nbuild output kept: {work_out} (score it again with --from-manifest {work_out})")
+        else:
+            shutil.rmtree(work_out, ignore_errors=True)
+            res["out"] = None
+    return res
+
+
+def _print_build(res: dict, *, errors: bool) -> None:
+    g = res["generator"]
+    print(
+        f"\nbuild-level quality benchmark: {res['scored_cases']} cases, "
+        f"generator v{g['version']} (seed {g['seed']})"
+    )
+    print(f"raw {g['raw']}\nlabels {g['labels']}")
+    if res["missing_cases"]:
+        print(f"{len(res['missing_cases'])} labelled cases have no record in this manifest (not scored)")
+    print()
+    print(
+        f"{'class':16s} {'cases':>5s} {'flag':>20s} {'pos':>4s} {'caught':>6s} {'grey':>4s} {'audio s':>7s}"
+        "  flags seen (cases)"
+    )
+    for cls, k in g["classes"].items():
+        seen = res["classes"].get(cls, {}).get("flags", {})
+        text = ", ".join(f"{f} {n}" for f, n in seen.items())
+        print(
+            f"{cls:16s} {k['cases']:5d} {k['flag'] or '-':>20s} {k['positive']:4d} {k['caught']:6d} "
+            f"{k['grey_severity']:4d} {k['audio_s']:7.1f}  {text}"
+        )
+    print("\nmeasured while generating (min..max per class):")
+    for cls, ranges in g["measured_ranges"].items():
+        print(f"  {cls:16s} " + ", ".join(f"{k} {v}" for k, v in ranges.items()))
+    print("\ngenerator checks:")
+    for name, c in g["checks"].items():
+        print(
+            f"  {c['passed']:3d}/{c['cases']:<3d} {name}"
+            + (f"  FAILED: {c['failed']}" if c["failed"] else "")
+        )
+    print(f"\n{'flag':22s} {'TP':>4s} {'FP':>4s} {'FN':>4s} {'precision':>10s} {'recall':>7s}")
+    for flag, r in res["flags"].items():
+        if r["tp"] + r["fp"] + r["fn"] == 0:
+            continue
+        unit = " (pairs)" if r.get("unit") == "pairs" else ""
+        print(
+            f"{flag:22s} {r['tp']:4d} {r['fp']:4d} {r['fn']:4d} "
+            f"{r['precision']:10.3f} {r['recall']:7.3f}{unit}"
+        )
+    quiet = [f for f, r in res["flags"].items() if r["tp"] + r["fp"] + r["fn"] == 0]
+    print(f"(never fired and no positives: {', '.join(quiet)})")
+    print()
+    for name, r in res["special"].items():
+        if "passed" in r:
+            print(f"{name:42s} {r['passed']}/{r['cases']}")
+    s = res["special"]
+    print(
+        f"{'mp3_false_truncated':42s} {s['mp3_false_truncated']['truncated']}"
+        f"/{s['mp3_false_truncated']['cases']}"
+    )
+    t = s["near_duplicate_transform_named"]
+    print(
+        f"{'near_duplicate transform named (kind/amount)':42s} {t['named_kind']}/{t['named_amount']} "
+        f"of {t['detected_pairs']} detected pairs"
+    )
+    tm = res["timing"]
+    if "wall_s" in tm:
+        print(
+            f"\nbuild: {tm['wall_s']} s wall, -j {tm['jobs']}, {tm['source_audio_s']} s of audio "
+            f"(RTF {tm['real_time_factor']}), load {tm['load_1min_before_after']}; quality stage "
+            f"{tm['quality_s']} s = {100 * tm['quality_share_of_stage_time']:.1f} % of the summed stage time "
+            f"({100 * tm['quality_share_of_wall_x_jobs']:.1f} % of wall x jobs)"
+        )
+        print("stages: " + ", ".join(f"{k} {v}" for k, v in tm["stage_s"].items()))
+    if res["errors"]:
+        print(f"\n{len(res['errors'])} records with status error:")
+        for e in res["errors"][: None if errors else 10]:
+            print("  " + e)
+    n_err = sum(len(r["fp_cases"]) + len(r["fn_cases"]) for r in res["flags"].values())
+    if errors or n_err <= 60:
+        print("\nmisclassified:")
+        for flag, r in res["flags"].items():
+            for e in r["fp_cases"]:
+                what = e.get("case") or " ~ ".join(e["pair"])
+                print(f"  FP {flag:20s} {what}  {' | '.join(e['details'])[:200]}")
+            for e in r["fn_cases"]:
+                print(f"  FN {flag:20s} {e['case']}  got [{', '.join(e.get('got', []))}]")
+        for name, r in res["special"].items():
+            for f in r.get("failures", []):
+                print(f"  FAIL {name}: {f['case']}  {f['what'][:200]}")
+    else:
+        print(f"\n{n_err} misclassified (flag, case) pairs: --errors lists them (all are in the JSON)")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    import _build_cases as bc
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument(
+        "--part",
+        choices=("flags", "build", "all"),
+        default="flags",
+        help="flags: item-level flags, loudness, duplicates, scale (the default); build: the labelled "
+        "raw folder through a real default build; all: both",
+    )
+    ap.add_argument("--scale", type=int, default=10000, help="items in the scale test (0 = skip)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    ap.add_argument("--errors", action="store_true", help="list every misclassified case")
+    ap.add_argument(
+        "--cases",
+        default=None,
+        help="build part: only these classes (comma-separated, e.g. hum,clean; 'clean' adds every clean "
+        "take, the negatives of all flags)",
+    )
+    ap.add_argument(
+        "--from-manifest",
+        type=Path,
+        default=None,
+        metavar="OUT",
+        help="build part: score the manifest of an existing build of the generated raw folder "
+        "instead of building",
+    )
+    ap.add_argument("--keep", action="store_true", help="build part: keep the build output folder")
+    ap.add_argument("--regenerate", action="store_true", help="build part: write the raw folder again")
+    ap.add_argument("--jobs", type=int, default=2, help="build part: worker processes (default 2)")
+    ap.add_argument(
+        "--work",
+        type=Path,
+        default=bc.ROOT,
+        help=f"build part: folder of the generated raw folder, labels and build outputs (default {bc.ROOT})",
+    )
+    args = ap.parse_args(argv)
+    out: dict[str, Any] = {}
+    if args.part in ("flags", "all"):
+        out = flags_part(args)
+    if args.part in ("build", "all"):
+        res = build_part(args)
+        out = {"flags_part": out, "build_part": res} if args.part == "all" else res
     if args.json:
-        args.json.write_text(text + "\n", encoding="utf-8")
+        args.json.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+        print(f"\nJSON written to {args.json}")
     return 0
 
 
