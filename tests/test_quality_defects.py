@@ -70,7 +70,7 @@ def test_dropouts_inside_sound_not_gated_silence(voice: np.ndarray) -> None:
 
 @pytest.mark.parametrize("after", ["scaled", "resampled", "limited"])
 def test_clipping_survives_processing(voice: np.ndarray, after: str) -> None:
-    clipped = np.asarray(testing.clipped(voice / np.abs(voice).max(), gain_db=6.0), dtype=np.float64)
+    clipped = np.asarray(testing.clipped(voice / np.abs(voice).max(), gain_db=9.0), dtype=np.float64)
     if after == "scaled":
         z = clipped * 0.5
     elif after == "resampled":

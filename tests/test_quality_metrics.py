@@ -443,8 +443,6 @@ CLEAN = {
         ({"dc_offset": -0.05}, "dc_offset", "dc_offset"),
         ({"octave_jumps": 2.0}, "unstable_f0", "octave_jumps"),
         ({"f0_at_limits_ratio": 0.5}, "unstable_f0", "f0_at_limits_ratio"),
-        ({"f0_disagreement_ratio": 0.6}, "unstable_f0", "f0_disagreement_ratio"),
-        ({"short_voiced_run_ratio": 0.6}, "unstable_f0", "short_voiced_run_ratio"),
     ],
 )
 def test_each_threshold_fires_alone(change: dict[str, float], flag: str, metric: str) -> None:

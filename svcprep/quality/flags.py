@@ -116,8 +116,7 @@ class FlagName(str, Enum):
     UNSTABLE_F0 = (
         "unstable_f0",
         "quality",
-        "The F0 track jumps by octaves, breaks into fragments, sits at "
-        "the search limits or disagrees with a second extractor.",
+        "The F0 track jumps by octaves (splices, alternations) or sits at the search limits.",
     )
     NOISY = (
         "noisy",
@@ -337,17 +336,18 @@ class QualityConfig(BaseModel):
         0.01, ge=0.0, description="dc_offset above this |mean sample|. Clean items read below 0.001."
     )
     max_octave_jumps_per_s: float = Field(
-        0.5,
+        1.2,
         ge=0.0,
-        description="unstable_f0 above this many octave jumps per voiced second. Clean harvest tracks "
-        "read 0, except LibriSpeech 198 (0.70: harvest drops from 276 to 54 Hz in creak); injected "
-        "octave errors read >= 2.",
+        description="unstable_f0 above this many octave jumps per voiced second. bench_quality --part "
+        "build: octave splices and alternations read 0.55-8.2, clean takes up to 0.96 (creaky speech), "
+        "backing music up to 1.37.",
     )
     max_short_voiced_run_ratio: float = Field(
         0.3,
         ge=0.0,
         le=1.0,
-        description="unstable_f0 when more voiced frames lie in runs shorter than 0.1 s (clean: <= 0.07).",
+        description="Measured, no longer flagged (it fired on hum, backing music and reverb): "
+        "the share of voiced frames in runs shorter than 0.1 s (clean: <= 0.07).",
     )
     max_f0_at_limits_ratio: float = Field(
         0.1,
@@ -359,7 +359,8 @@ class QualityConfig(BaseModel):
         0.2,
         ge=0.0,
         le=1.0,
-        description="unstable_f0 when more jointly voiced frames differ by > 50 cents (clean harvest vs "
+        description="Measured, no longer flagged (it fired on hum, backing music and reverb): "
+        "the share of jointly voiced frames more than 50 cents apart (clean harvest vs "
         "dio: <= 0.12).",
     )
     loudness_outlier_z: float = Field(
@@ -401,19 +402,13 @@ class QualityConfig(BaseModel):
         "singing reads 0.4-0.95, speech 0.3-0.6.",
     )
     max_clip_top_ratio: float = Field(
-        0.45,
+        1.0,
         gt=0.0,
         description="clipping when more samples sit in the top 5 % of a polarity's range than this "
-        "times those in the 15 % below (flat tops after a gain change, a soft limiter or resampling; "
-        "MP3 and Vorbis smear them). Clean real items read 0-0.21, synthetic steady voices up to "
-        "0.37; clipped by 6 dB, 0.6-1.9.",
-    )
-    min_clip_top_width: float = Field(
-        0.18,
-        ge=0.0,
-        description="... and the runs in that top band last at least this many F0 periods on average "
-        "(a cosine's crest: 0.10; clipped by 3 dB: 0.27). Steady synthetic voices, whose crests all "
-        "reach one height, read under 0.15.",
+        "times those in the 15 % below (flat tops after a gain change, a compressor or resampling). "
+        "bench_quality --part build: clean and loud real takes read <= 0.39, clipped ones 0.45-4.5 "
+        "(0-0.01 after MP3); synthetic voices whose crests all reach one height read up to 0.92, "
+        "hence the margin.",
     )
     min_hum_lines: int = Field(
         3, ge=1, description="hum needs this many steady mains harmonics (clean and reverberant items: <= 2)."
@@ -549,8 +544,7 @@ def flag_item(metrics: Mapping[str, float], cfg: QualityConfig) -> list[Flag]:
             f"the source file is {1 - m['source_active_ratio']:.0%} silence "
             f"({m['source_active_ratio'] * dur:.1f} s of sound in {dur:.1f} s)",
         )
-    wide = m.get("clip_top_width", math.inf) >= cfg.min_clip_top_width
-    if has("clip_top_ratio") and m["clip_top_ratio"] > cfg.max_clip_top_ratio and wide:
+    if has("clip_top_ratio") and m["clip_top_ratio"] > cfg.max_clip_top_ratio:
         add(
             "clipping",
             "clip_top_ratio",
@@ -620,15 +614,12 @@ def flag_item(metrics: Mapping[str, float], cfg: QualityConfig) -> list[Flag]:
             f"mean sample {m['dc_offset']:+.4f} (|mean| limit {cfg.max_abs_dc_offset:g}): "
             "high-pass the input",
         )
+    # (a second extractor's disagreement and fragmented voicing are measured but flag nothing:
+    # on bench_quality --part build they read higher on hum, backing music and reverb, 0.4-1.0
+    # and 0.2-0.3, than on real octave splices and alternations, <= 0.11 and <= 0.05)
     f0_checks = (
         ("octave_jumps", cfg.max_octave_jumps_per_s, "{v:.2f} octave jumps per voiced second"),
-        ("f0_disagreement_ratio", cfg.max_f0_disagreement_ratio, "{v:.0%} of frames disagree with F0 #2"),
         ("f0_at_limits_ratio", cfg.max_f0_at_limits_ratio, "{v:.0%} of voiced frames at the F0 limits"),
-        (
-            "short_voiced_run_ratio",
-            cfg.max_short_voiced_run_ratio,
-            "{v:.0%} of voiced frames in runs < 0.1 s",
-        ),
     )
     for key, thr, text in f0_checks:
         if has(key) and m[key] > thr:
