@@ -5,9 +5,12 @@ Exit codes
 0
     Everything asked for was done and every input was read.
 1
-    The build finished, but some inputs failed (their records say why).
+    The build finished, but some inputs failed (their records say why); ``verify`` found
+    damaged or missing files (listed).
 2
-    Usage, configuration or output-folder error: nothing was built.
+    Usage, configuration or output-folder error: nothing was built. Also a Dask scheduler
+    that cannot be reached or went away (``--dask``): nothing was published, finished work
+    stays cached.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from svcprep import __version__
-from svcprep.errors import ConfigError, DependencyError, StoreError
+from svcprep.errors import ClusterError, ConfigError, DependencyError, StoreError
 
 if TYPE_CHECKING:
     from svcprep.config import BuildConfig
@@ -56,6 +59,15 @@ def _add_policy_args(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         help="items with this flag still train (repeatable)",
+    )
+
+
+def _add_link_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--follow-links",
+        action="store_true",
+        help="also read symlinks that lead outside RAW (by default they are skipped and listed; links into "
+        "/proc, /sys and /dev are never followed)",
     )
 
 
@@ -136,6 +148,14 @@ def _parser() -> argparse.ArgumentParser:
     _add_config_args(b)
     b.add_argument("--preset", metavar="NAME", help="start from a framework preset (see `svcprep presets`)")
     b.add_argument("-j", "--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    b.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        default=None,
+        help="run the work on Dask instead of -j: local[:N] starts N worker processes here, "
+        "tcp://HOST:8786 (or a scheduler file) uses a running cluster whose workers all see RAW and OUT "
+        "at the same paths (pip install 'svcprep[dask]')",
+    )
     b.add_argument("--no-progress", action="store_true", help="no progress bars")
     b.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     b.add_argument(
@@ -156,6 +176,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_report_args(b)
     _add_policy_args(b)
+    _add_link_args(b)
 
     k = sub.add_parser(
         "check", help="scan RAW for quality problems and write the manifest, keeping no features"
@@ -172,6 +193,7 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("-j", "--jobs", type=int, default=None, help="worker processes (default: all cores)")
     k.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_policy_args(k)
+    _add_link_args(k)
 
     r = sub.add_parser("report", help="write a self-contained HTML report of a built dataset")
     r.add_argument("out", type=Path, help="output folder of `svcprep build`")
@@ -201,6 +223,13 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("a", help="older version id, e.g. v0001")
     d.add_argument("b", help="newer version id (default: the latest)", nargs="?")
     d.add_argument("--items", type=int, default=20, help="item ids listed per kind (default 20)")
+
+    vf = sub.add_parser(
+        "verify",
+        help="check every shard and cached object of OUT against its digest (exit 1 and a list when "
+        "something is damaged; `svcprep build` repairs it)",
+    )
+    vf.add_argument("out", type=Path, help="output folder of `svcprep build`")
 
     g = sub.add_parser("gc", help="delete versions beyond the newest N and every file no kept version uses")
     g.add_argument("out", type=Path)
@@ -237,6 +266,7 @@ def _resolve_config(args: argparse.Namespace) -> BuildConfig:
 
 def _cmd_build(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
 
     from svcprep.pipeline import build
     from svcprep.ui import print_summary
@@ -253,10 +283,24 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
         report_path = default_report_path(args.out) if args.report is True else Path(args.report)
         _check_report_args(args, report_path)
-    report = build(args.raw, args.out, cfg, jobs=args.jobs, progress=show_progress, console=err_console)
+        if args.raw.is_dir() and report_path.resolve().is_relative_to(args.raw.resolve()):
+            raise ConfigError(
+                f"report file {report_path} is inside the raw folder {args.raw}, which is never written to: "
+                "write it elsewhere (the default is OUT/report.html)"
+            )
+    report = build(
+        args.raw,
+        args.out,
+        cfg,
+        jobs=args.jobs,
+        progress=show_progress,
+        console=err_console,
+        dask=args.dask,
+        follow_links=args.follow_links,
+    )
     if args.quiet:
         for r in report.errors:
-            err_console.print(f"[red]error[/] {r['id']}: {r['error']}", highlight=False)
+            err_console.print(f"[red]error[/] {escape(r['id'])}: {escape(r['error'] or '')}", highlight=False)
     else:
         print_summary(report, console)
     if report_path is not None and report.version is not None:
@@ -276,6 +320,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_versions(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from svcprep.store.manage import version_summaries
@@ -285,7 +330,7 @@ def _cmd_versions(args: argparse.Namespace) -> int:
     rows = version_summaries(args.out)
     if not rows:
         raise StoreError(f"{args.out} holds no versions yet: run `svcprep build RAW {args.out}`")
-    t = Table(title=f"versions of {args.out}", title_justify="left")
+    t = Table(title=f"versions of {escape(str(args.out))}", title_justify="left")
     for col in ("id", "created (UTC)", "items", "hours", "errors", "what changed"):
         t.add_column(col, justify="right" if col in ("items", "hours", "errors") else "left")
     for r in rows:
@@ -335,6 +380,26 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from svcprep.store.verify import verify
+
+    if not args.out.is_dir():
+        raise StoreError(f"{args.out} is not a folder: give the OUT folder of `svcprep build`")
+    rep = verify(args.out)
+    what = f"{rep.versions} versions, {rep.shards} shards, {rep.objects} cached objects"
+    if rep.ok:
+        print(f"{args.out}: sound ({what} checked)")
+        return EXIT_OK
+    print(f"{args.out}: {len(rep.problems)} problems in {what}:", file=sys.stderr)
+    for line in rep.problems:
+        print(f"  {line}", file=sys.stderr)
+    print(
+        "run `svcprep build RAW OUT` again: it recomputes and rewrites what is damaged or missing",
+        file=sys.stderr,
+    )
+    return EXIT_INPUTS_FAILED
+
+
 def _cmd_gc(args: argparse.Namespace) -> int:
     from svcprep.store.manage import gc
 
@@ -363,6 +428,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         progress=not args.no_progress,
         console=Console(stderr=True),
+        follow_links=args.follow_links,
     )
     print_summary(report, Console())
     print(f"manifest written to {args.manifest}")
@@ -412,13 +478,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "versions": _cmd_versions,
         "diff": _cmd_diff,
         "gc": _cmd_gc,
+        "verify": _cmd_verify,
         "report": _cmd_report,
         "presets": run_export_commands,
         "export": run_export_commands,
     }
     try:
         return handlers[args.command](args)
-    except (ConfigError, StoreError, DependencyError) as err:
+    except (ConfigError, StoreError, DependencyError, ClusterError) as err:
         print(f"svcprep: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

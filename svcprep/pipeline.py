@@ -16,10 +16,10 @@ import sys
 import time
 import traceback
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +28,7 @@ from svcprep import __version__
 from svcprep.config import BuildConfig
 from svcprep.errors import AudioDecodeError, ConfigError, DependencyError, StoreError
 from svcprep.quality.dataset import apply_quality, assign_splits
+from svcprep.quality.flags import flag_detail, source_flags
 from svcprep.records import (
     MANIFEST_SCHEMA_VERSION,
     FileRecord,
@@ -37,7 +38,7 @@ from svcprep.records import (
     SourceRecord,
     dataset_items,
 )
-from svcprep.sources import Discovery, Source, discover
+from svcprep.sources import AUDIO_EXTENSIONS, Discovery, Source, discover
 from svcprep.stages import (
     STAGES,
     Stage,
@@ -56,19 +57,26 @@ from svcprep.stages import (
     validate_item,
     variants,
 )
-from svcprep.store.atomic import sweep_temporaries, write_error_message
+from svcprep.store.atomic import atomic_write_bytes, sweep_temporaries, write_error_message
 from svcprep.store.keys import FileHashMemo, canonical_json, digest_bytes, library_versions
 from svcprep.store.lock import BuildLock
 from svcprep.store.objects import ObjectStore
 from svcprep.store.shards import ShardItem, plan_shards, write_shard
+from svcprep.store.verify import repair_latest
 from svcprep.store.versions import (
     VERSION_FORMAT,
     latest_version_id,
     manifest_text,
     next_version_id,
+    publish_pointer,
     publish_version,
     read_version,
+    sync_top_manifest,
+    unpublished_twin,
 )
+
+if TYPE_CHECKING:
+    from svcprep.cluster import DaskRunner
 
 __all__ = ["BuildReport", "build", "check"]
 
@@ -133,6 +141,7 @@ class ItemOutcome:
     records: list[Record] = field(default_factory=list)
     arrays: dict[str, dict[str, Any]] = field(default_factory=dict)  # item id -> where its arrays are
     fingerprints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    voices: dict[str, dict[str, Any]] = field(default_factory=dict)  # profile and F0 contour
     f0_hist: dict[str, list[int]] = field(default_factory=dict)
     f0_cents: dict[str, dict[str, int]] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
@@ -149,6 +158,29 @@ def plan_source(source: Source, digest: str, cfg: BuildConfig) -> SourcePlan:
     """Keys of a source's load and slice outputs."""
     load_key = key_for(cfg, "load", digest)
     return SourcePlan(source, digest, load_key, key_for(cfg, "slice", load_key))
+
+
+def _strip_path(message: str, path: Path) -> str:
+    """A decoder message without the ``"<path>: "`` it starts with."""
+    shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return message[len(shown) + 2 :] if message.startswith(shown + ": ") else message
+
+
+def _load_error(meta: dict[str, Any], rel: str) -> str:
+    """The error of a cached failed load, named after the file that has this content now.
+
+    Load objects are keyed by content, so two files with the same bytes share one, and a
+    renamed file keeps its object: the cached text holds no name. Objects written before
+    ``error_detail`` existed start with the name of the file they were made from; it is
+    cut at the first ``"<audio extension>: "``, which ends every such name.
+    """
+    detail = meta.get("error_detail")
+    if detail is None:
+        old = str(meta["error"])
+        lower = old.lower()
+        cuts = [i + len(ext) for ext in AUDIO_EXTENSIONS if (i := lower.find(ext + ": ")) >= 0]
+        detail = old[min(cuts) + 2 :] if cuts else old
+    return f"{rel}: {detail}"
 
 
 def _slice_whole(n: int, sr: int, cfg: BuildConfig) -> dict[str, Any]:
@@ -192,7 +224,23 @@ def run_source(
                 block_frames=cfg.load.block_frames,
             )
         except AudioDecodeError as err:
-            load_obj = store.put(plan.load_key, {}, {"error": str(err), "reason": err.reason})
+            # cached by content: the reason must not carry this file's name (see _load_error)
+            detail = _strip_path(str(err), src.path)
+            load_obj = store.put(
+                plan.load_key, {}, {"error": detail, "error_detail": detail, "reason": err.reason}
+            )
+        except (MemoryError, ValueError, RuntimeError, OSError) as err:  # fail the item, not the run
+            out.records.append(
+                SourceRecord(
+                    id=src.rel,
+                    status="error",
+                    error=f"{src.rel}: cannot decode: {type(err).__name__}: {err}",
+                    flags=("decode_error",),
+                    **base,
+                )
+            )
+            out.timings["load"] = time.perf_counter() - t0
+            return out  # not cached: it may not happen again
         else:
             load_meta = {
                 "n_samples": int(loaded.samples.size),
@@ -208,7 +256,9 @@ def run_source(
     meta: dict[str, Any] = load_obj.meta
     if "error" in meta:
         out.records.append(
-            SourceRecord(id=src.rel, status="error", error=meta["error"], flags=(meta["reason"],), **base)
+            SourceRecord(
+                id=src.rel, status="error", error=_load_error(meta, src.rel), flags=(meta["reason"],), **base
+            )
         )
         return out
     n = int(meta["n_samples"])
@@ -259,13 +309,33 @@ def run_source(
                 id=src.rel,
                 status="dropped",
                 error=f"{what}: nothing to train on",
-                flags=("silence",),
+                flags=tuple(sorted({"silence", *src_flags})),  # e.g. channel_cancellation made it silent
                 duration_s=n / sr,
                 metrics=src_metrics,
                 **base,
             )
         )
         return out
+    if cfg.slice.enabled and n > 0:
+        sound = sum(e - s for s, e in smeta["segments"]) + sum(e - s for s, e, _ in smeta["dropped"])
+        src_metrics["source_active_ratio"] = round(sound / n, 6)
+        mostly_silent = [
+            f for f in source_flags(src_metrics, cfg.quality_thresholds()) if f.name == "silence"
+        ]
+        if mostly_silent and not smeta["segments"]:
+            flag = mostly_silent[0]
+            out.records.append(
+                SourceRecord(
+                    id=src.rel,
+                    status="dropped",
+                    error=f"{flag.detail}: no stretch long enough to train on",
+                    flags=tuple(sorted({"silence", *src_flags})),
+                    flag_details={"silence": flag_detail(flag)},
+                    duration_s=n / sr,
+                    metrics=src_metrics,
+                    **base,
+                )
+            )
     for k, (start, end, reason) in enumerate(smeta["dropped"]):
         out.records.append(
             PieceRecord(
@@ -491,7 +561,8 @@ def run_item(
     """
     store = ObjectStore(Path(objects_root))
     run = _ItemRun(plan, cfg, store)
-    needed = [k for _, ks in run.per_variant for k in (ks.record, ks.quality) if k is not None]
+    # every object a shard may have to be written from (a repaired store lacks some)
+    needed = [k for _, ks in run.per_variant for k in ks.all() if k != plan.segment_key]
     if not compute and not all(store.has(k) for k in needed):
         return None
     sr = cfg.load.sample_rate_hz
@@ -516,6 +587,7 @@ def run_item(
             else:
                 quality_metrics = q["metrics"]
                 out.fingerprints[item_id] = q["fingerprint"]
+                out.voices[item_id] = {"profile": q.get("profile"), "contour": q.get("contour")}
                 out.f0_hist[item_id] = q["f0_hist"]
         if ok and "f0_cents" in meta:
             out.f0_cents[item_id] = meta["f0_cents"]
@@ -567,6 +639,8 @@ def _parallel_map(fn: Callable[[T], R], tasks: list[T], jobs: int, on_done: Call
     Every worker runs with one BLAS/OpenMP thread: loky sets that in each worker's own
     environment, and the in-process path limits the thread pools for its duration only
     (threadpoolctl), so the caller's environment and thread settings are left as they were.
+    Workers end with the build process (:func:`svcprep._workers.exit_with_parent`), even
+    when it is killed.
     """
     if not tasks:
         return
@@ -579,11 +653,104 @@ def _parallel_map(fn: Callable[[T], R], tasks: list[T], jobs: int, on_done: Call
         return
     from joblib import Parallel, delayed, parallel_config
 
-    with parallel_config(backend="loky", inner_max_num_threads=1):
+    from svcprep._workers import exit_with_parent
+
+    with parallel_config(
+        backend="loky", inner_max_num_threads=1, initializer=exit_with_parent, initargs=(os.getpid(),)
+    ):
         runner = Parallel(n_jobs=min(jobs, len(tasks)), return_as="generator_unordered", batch_size=1)
         results: Iterator[R] = runner(delayed(fn)(t) for t in tasks)
         for r in results:
             on_done(r)
+
+
+class _LocalRunner:
+    """Runs a build's tasks on this machine (:func:`_parallel_map`); see ``svcprep.cluster`` for Dask."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+
+    def __enter__(self) -> _LocalRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def map(
+        self,
+        fn: Callable[[T], R],
+        tasks: list[T],
+        on_done: Callable[[R], None],
+        lost: Callable[[T, str], R],
+        *,
+        what: str,
+    ) -> None:
+        """Run ``fn`` over ``tasks`` (no task is ever lost here: a dead worker stops the build)."""
+        _parallel_map(fn, tasks, self.jobs, on_done)
+
+
+def _lost_source(task: tuple[SourcePlan, BuildConfig, str], reason: str) -> SourceOutcome:
+    """The outcome of a source whose every worker died: one error record, nothing cached."""
+    plan = task[0]
+    src = plan.source
+    record = SourceRecord(
+        id=src.rel,
+        source=src.rel,
+        speaker=src.speaker,
+        status="error",
+        error=f"{src.rel}: {reason}",
+        flags=("processing_error",),
+    )
+    return SourceOutcome(
+        rel=src.rel, speaker=src.speaker, records=[record], objects=[plan.load_key, plan.slice_key]
+    )
+
+
+def _lost_item(task: tuple[ItemPlan, BuildConfig, str], reason: str) -> ItemOutcome:
+    """The outcome of an item whose every worker died: one error record, nothing cached."""
+    plan, cfg, _ = task
+    sr = cfg.load.sample_rate_hz
+    lk, dk, per_variant = item_keys(plan, cfg)
+    record = ItemRecord(
+        id=plan.item_id,
+        source=plan.source_rel,
+        speaker=plan.speaker,
+        status="error",
+        error=reason,
+        flags=(*plan.source_flags, "processing_error"),
+        metrics=dict(plan.source_metrics),
+        start_s=plan.start / sr,
+        end_s=plan.end / sr,
+        duration_s=(plan.end - plan.start) / sr,
+        sample_rate_hz=sr,
+    )
+    objects = sorted(({lk, dk} | {k for _, ks in per_variant for k in ks.all()}) - {plan.segment_key})
+    return ItemOutcome(records=[record], objects=objects)
+
+
+def _hash_on_workers(runner: DaskRunner, memo: FileHashMemo, sources: Sequence[Source], ui: Any) -> None:
+    """Hash the inputs the memo does not know on the cluster's workers and record them in it.
+
+    An input a worker cannot read is left out: the client's own attempt reports it.
+    """
+    from svcprep.cluster import hash_file
+
+    todo = []
+    for src in sources:
+        try:
+            if memo.lookup(src.path) is None:
+                todo.append(src.path)
+        except OSError:
+            continue
+    task = ui.task("hash inputs", len(todo))
+
+    def done(res: tuple[Path, tuple[str, int, int] | None]) -> None:
+        path, found = res
+        if found is not None:
+            memo.record(path, found[0], size=found[1], mtime_ns=found[2])
+        ui.advance(task)
+
+    runner.map(hash_file, todo, done, lambda path, _: (path, None), what="file")
 
 
 def _collect(results: list[R], result: R, ui: Any, task: Any) -> None:
@@ -624,6 +791,7 @@ class BuildReport:
     stage_runs: dict[str, int] = field(default_factory=dict)
     f0_hist: dict[str, list[int]] = field(default_factory=dict)
     f0_cents: dict[str, dict[str, int]] = field(default_factory=dict)
+    repaired: list[str] = field(default_factory=list)  # damaged files this build found and rewrote
 
     @property
     def source_seconds(self) -> float:
@@ -779,6 +947,8 @@ def build(
     jobs: int | None = None,
     progress: bool = False,
     console: Any = None,
+    dask: Any = None,
+    follow_links: bool = False,
 ) -> BuildReport:
     """Build (or update) the dataset in ``out`` from the recordings in ``raw``.
 
@@ -791,11 +961,20 @@ def build(
     config
         The build config (defaults when None).
     jobs
-        Worker processes; None = all cores.
+        Worker processes; None = all cores. Not with ``dask``.
     progress
         Show progress bars (rich) on the console.
     console
         A ``rich.console.Console`` for progress output (stderr when None).
+    dask
+        Run the work on Dask (``pip install 'svcprep[dask]'``, see ``svcprep.cluster``):
+        ``"local"`` or ``"local:N"`` starts N worker processes on this machine, a scheduler
+        address (``"tcp://host:8786"``) or scheduler file uses a running cluster, and a
+        ``distributed.Client`` is used as it is. RAW and OUT must be on a filesystem every
+        worker sees. The published version is byte-identical to a local build's.
+    follow_links
+        Also read symlinks that lead outside ``raw`` (by default they are skipped records
+        saying so; see :func:`svcprep.sources.discover`).
 
     Returns
     -------
@@ -809,6 +988,8 @@ def build(
         Bad paths or configuration (before any work).
     StoreError
         The output folder cannot be written, or another build holds it.
+    ClusterError
+        The Dask scheduler cannot be reached or went away (finished work stays cached).
     """
     t_start = time.perf_counter()
     cfg = config or BuildConfig()
@@ -816,7 +997,19 @@ def build(
     _check_paths(raw_p, out_p)
     check_optional_backends(cfg)
     n_jobs = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
-    disc: Discovery = discover(raw_p)
+    runner: _LocalRunner | DaskRunner = _LocalRunner(n_jobs)
+    if dask is not None:
+        from svcprep.cluster import DaskRunner, keyed_versions, parse_dask_target
+
+        target = parse_dask_target(dask)
+        if jobs is not None:
+            raise ConfigError(
+                f"jobs={jobs} and dask={target.spec!r} both say where to run: -j N runs N processes here, "
+                "--dask local:N runs N Dask workers here, and a cluster's workers are its own; give one"
+            )
+        raw_p, out_p = raw_p.resolve(), out_p.resolve()  # workers have other working directories
+        runner = DaskRunner(target, out=out_p, raw=raw_p, versions=keyed_versions(cfg, ALL_LIBRARIES))
+    disc: Discovery = discover(raw_p, follow_links=follow_links)
     if not disc.sources:
         raise ConfigError(_no_audio_message(raw_p, disc))
     try:
@@ -829,8 +1022,9 @@ def build(
 
     from svcprep.ui import BuildProgress
 
-    with BuildLock(out_p):
+    with BuildLock(out_p), runner:
         sweep_temporaries(out_p)
+        repaired = repair_latest(out_p)  # damaged shards/objects of the latest version: recomputed below
         objects_root = str(out_p / "objects")
         records: list[Record] = [
             FileRecord(
@@ -852,6 +1046,8 @@ def build(
             # hash inputs and resolve what the cache already has
             plans: list[SourcePlan] = []
             inputs: dict[str, str] = {}
+            if not isinstance(runner, _LocalRunner):  # the client reads no audio: workers hash it
+                _hash_on_workers(runner, memo, disc.sources, ui)
             for src in disc.sources:
                 try:
                     d = memo.digest(src.path)
@@ -887,12 +1083,14 @@ def build(
                 check_environment(cfg)
                 env_checked = True
             task_src = ui.task("decode + slice", len(todo_src))
-            _parallel_map(
+            runner.map(
                 _src_task,
                 [(p, cfg, objects_root) for p in todo_src],
-                n_jobs,
                 lambda r: _collect(src_outcomes, r, ui, task_src),
+                _lost_source,
+                what="source",
             )
+            src_outcomes.sort(key=lambda so: so.rel)  # the order tasks finished in changes nothing
             item_plans: list[ItemPlan] = []
             src_secs: dict[str, float] = defaultdict(float)
             secs_by_source: dict[str, float] = {}
@@ -919,18 +1117,22 @@ def build(
             if todo_items and not env_checked:
                 check_environment(cfg)
             task_items = ui.task("features", len(todo_items))
-            _parallel_map(
+            runner.map(
                 _item_task,
                 [(ip, cfg, objects_root) for ip in todo_items],
-                n_jobs,
                 lambda r: _collect(item_outcomes, r, ui, task_items),
+                _lost_item,
+                what="item",
             )
+            item_outcomes.sort(key=lambda io: io.records[0].id if io.records else "")
             arrays: dict[str, dict[str, Any]] = {}
             fingerprints: dict[str, dict[str, Any]] = {}
+            voices: dict[str, dict[str, Any]] = {}
             f0_hist: dict[str, list[int]] = {}
             f0_cents: dict[str, dict[str, int]] = {}
             for io in item_outcomes:
                 fingerprints.update(io.fingerprints)
+                voices.update(io.voices)
                 f0_hist.update(io.f0_hist)
                 f0_cents.update(io.f0_cents)
                 used_objects.update(io.objects)
@@ -943,7 +1145,7 @@ def build(
 
             records.sort(key=lambda r: (r.id, r.kind))
             t0 = time.perf_counter()
-            records = assign_splits(apply_quality(records, fingerprints, cfg), cfg)
+            records = assign_splits(apply_quality(records, fingerprints, cfg, voices=voices), cfg)
             stage_seconds["dataset checks"] += time.perf_counter() - t0
             t0 = time.perf_counter()
             try:
@@ -958,6 +1160,8 @@ def build(
                     raw=raw_p,
                     source_seconds=secs_by_source,
                 )
+            except StoreError:
+                raise
             except OSError as err:
                 raise StoreError(write_error_message(out_p, err)) from None
             stage_seconds["write"] += time.perf_counter() - t0
@@ -975,6 +1179,7 @@ def build(
         stage_runs=dict(stage_runs),
         f0_hist=f0_hist,
         f0_cents=f0_cents,
+        repaired=repaired,
     )
     return report
 
@@ -994,22 +1199,37 @@ def _no_audio_message(raw: Path, disc: Discovery, *, shown: int = 10) -> str:
     return "\n".join(lines)
 
 
+def _sound_object(store: ObjectStore, key: str) -> Any:
+    """A cached object about to be copied into a shard, checked against its digests first.
+
+    A damaged one is removed (so the next build recomputes it) and the build stops: damaged
+    data is never copied into a version.
+    """
+    obj = store.get(key)
+    problems = ["missing"] if obj is None else obj.problems()
+    if problems:
+        if obj is not None:
+            store.delete(key)
+        raise StoreError(
+            f"cache object {store.path(key)} is {'missing' if obj is None else 'damaged'} "
+            f"({'; '.join(problems)}); it was removed: run the build again to recompute it "
+            "(nothing was published)"
+        )
+    return obj
+
+
 def _shard_loader(
     store: ObjectStore, where: dict[str, Any], cfg: BuildConfig
 ) -> Callable[[], dict[str, npt.NDArray[Any]]]:
     def load() -> dict[str, npt.NDArray[Any]]:
         a = where["audio"]
-        obj = store.get(a["key"])
-        if obj is None:
-            raise StoreError(f"cache object {a['key']} is missing")
+        obj = _sound_object(store, a["key"])
         audio = obj.array("audio", mmap=True)
         if a["start"] is not None:
             audio = audio[a["start"] : a["end"]]
         out: dict[str, npt.NDArray[Any]] = {"audio": audio}
         for st in feature_stages(cfg):
-            fo = store.get(where["features"][st.name])
-            if fo is None:
-                raise StoreError(f"the {st.name} object of an item is missing from the cache")
+            fo = _sound_object(store, where["features"][st.name])
             arrays = {n: fo.array(n) for n in fo.array_names}
             out.update(feature_view(st, arrays, int(where["n_frames"]), cfg))
         return out
@@ -1058,7 +1278,10 @@ def _publish(
             }
         )
     )
-    prev = latest_version_id(out)
+    try:
+        prev = latest_version_id(out)
+    except StoreError:
+        prev = None  # a damaged pointer: publishing afresh repairs it
     prev_rec: dict[str, Any] | None = None
     if prev is not None:
         try:
@@ -1066,6 +1289,11 @@ def _publish(
         except StoreError:
             prev_rec = None
         if prev_rec is not None and prev_rec.get("digest") == digest:
+            # nothing changed; rewrite what a damaged folder lacks (same content, same names)
+            for g in groups:
+                write_shard(out / "shards", g, layout=layout)
+            _restore_manifest(out, prev, text)
+            sync_top_manifest(out, prev)
             return prev, False, prev
     index: dict[str, dict[str, Any]] = {}
     shard_ids = []
@@ -1075,6 +1303,11 @@ def _publish(
         shard_ids.append(sid)
         index.update(idx)
         ui.advance(task)
+    twin = unpublished_twin(out, digest, prev)
+    if twin is not None:  # a build killed before LATEST was replaced wrote this very version
+        _restore_manifest(out, twin, text)
+        publish_pointer(out, twin)
+        return twin, True, prev
     vid = next_version_id(out)
     changes = _changes(prev_rec, cfg, item_keys_map)
     in_dataset = dataset_items(records)
@@ -1115,6 +1348,18 @@ def _publish(
     }
     publish_version(out, vid, record, records)
     return vid, True, prev
+
+
+def _restore_manifest(out: Path, vid: str, text: str) -> None:
+    """Rewrite version ``vid``'s manifest when it is not ``text`` (its digest says it must be)."""
+    path = out / "versions" / f"{vid}.manifest.jsonl"
+    want = text.encode("utf-8")
+    try:
+        if path.read_bytes() == want:
+            return
+    except OSError:
+        pass
+    atomic_write_bytes(path, want)
 
 
 def _changes(prev: dict[str, Any] | None, cfg: BuildConfig, keys: dict[str, str]) -> dict[str, Any]:
@@ -1162,6 +1407,7 @@ def check(
     jobs: int | None = None,
     progress: bool = False,
     console: Any = None,
+    follow_links: bool = False,
 ) -> BuildReport:
     """Scan ``raw`` for quality problems and write the manifest, without keeping any features.
 
@@ -1177,7 +1423,7 @@ def check(
         Where the manifest (JSON Lines) is written.
     config
         Thresholds and slicing as for a build.
-    jobs, progress, console
+    jobs, progress, console, follow_links
         As for :func:`build`.
     """
     import shutil
@@ -1198,6 +1444,7 @@ def check(
             jobs=jobs,
             progress=progress,
             console=console,
+            follow_links=follow_links,
         )
         try:
             atomic_write_bytes(target, (tmp / "out" / "manifest.jsonl").read_bytes())
