@@ -9,7 +9,7 @@ import soxr
 
 from svcprep import testing
 from svcprep.audio import load_audio
-from svcprep.quality.defects import clip_plateau_ratio, dropout_stats, hum_stats, reverb_stats, voice_profile
+from svcprep.quality.defects import clip_top_stats, dropout_stats, hum_stats, reverb_stats, voice_profile
 from svcprep.quality.duplicates import f0_contour, transformed_duplicates
 from svcprep.quality.flags import QualityConfig, flag_item, speaker_outliers
 from tests._data import shared_file
@@ -77,10 +77,10 @@ def test_clipping_survives_processing(voice: np.ndarray, after: str) -> None:
         z = soxr.resample(soxr.resample(clipped * 0.9, SR, 48000), 48000, SR)
     else:
         z = np.tanh(1.5 * clipped) / np.tanh(1.5)
-    assert "clipping" in _flags(clip_plateau_ratio(z))
-    assert "clipping" not in _flags(clip_plateau_ratio(voice))
+    assert "clipping" in _flags(clip_top_stats(z))
+    assert "clipping" not in _flags(clip_top_stats(voice))
     # a loud take turned up to -0.1 dBFS is not clipped
-    assert "clipping" not in _flags(clip_plateau_ratio(voice / np.abs(voice).max() * 0.99))
+    assert "clipping" not in _flags(clip_top_stats(voice / np.abs(voice).max() * 0.99))
 
 
 def test_reverberation_time_separates_dry_and_wet(voice: np.ndarray) -> None:

@@ -25,10 +25,6 @@ __all__ = ["apply_quality", "assign_splits", "note_name", "speaker_view", "worst
 _NOTES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 
-def _detail(flag: Flag, **extra: Any) -> dict[str, Any]:
-    return flag_detail(flag, **extra)
-
-
 def apply_quality(
     records: list[Record],
     fingerprints: Mapping[str, Mapping[str, Any]],
@@ -54,14 +50,14 @@ def apply_quality(
         m.setdefault("duration_s", r.duration_s)
         m.setdefault("sample_rate_hz", r.sample_rate_hz or cfg.load.sample_rate_hz)
         for flag in flag_item(m, qc):
-            added[r.id][flag.name] = _detail(flag)
+            added[r.id][flag.name] = flag_detail(flag)
     levels = {
         i: (r.speaker, float(r.metrics["loudness_lufs"]))
         for i, r in originals_by_id.items()
         if math.isfinite(float(r.metrics.get("loudness_lufs", float("nan"))))
     }
     for i, flag in loudness_outliers(levels, qc).items():
-        added[i][flag.name] = _detail(flag)
+        added[i][flag.name] = flag_detail(flag)
 
     index = DuplicateIndex(min_score=qc.near_duplicate_min_score)
     for i in sorted(fingerprints):
@@ -81,7 +77,7 @@ def apply_quality(
                 "" if match.kind == "exact" else f" (score {match.score:.2f}, offset {match.offset_s:+.2f} s)"
             ),
         )
-        added[match.item_id][name] = _detail(
+        added[match.item_id][name] = flag_detail(
             flag, duplicate_of=match.other_id, offset_s=round(float(match.offset_s), 3)
         )
         duplicate_of[match.item_id] = match.other_id
@@ -108,7 +104,7 @@ def apply_quality(
             + (" and ".join(what) or "re-rendered")
             + f" ({tm.score:.0%} of the voiced frames follow its F0 contour)",
         )
-        added[tm.item_id]["near_duplicate"] = _detail(
+        added[tm.item_id]["near_duplicate"] = flag_detail(
             flag,
             duplicate_of=tm.other_id,
             pitch_shift_semitones=round(tm.shift_semitones, 2),
@@ -122,7 +118,7 @@ def apply_quality(
         if i in originals_by_id and v.get("profile")
     }
     for i, flag in speaker_outliers(profiles, qc).items():
-        added[i][flag.name] = _detail(flag)
+        added[i][flag.name] = flag_detail(flag)
 
     out: list[Record] = []
     for rec in records:

@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
-    "clip_plateau_ratio",
+    "clip_top_stats",
     "dropout_stats",
     "hum_stats",
     "reverb_stats",
@@ -53,7 +53,7 @@ _ZERO_LEVEL = 1e-5  # -100 dBFS: below any real recording's noise floor, above r
 _MIN_DROPOUT_S = 0.010
 _CONTEXT_S = 0.015
 _CONTEXT_BELOW_LOUD_DB = 25.0
-# clipping plateau
+# clipping through processing
 _MIN_TOP_SAMPLES = 40
 # reverb
 _ENV_FRAME_S = 0.010
@@ -191,55 +191,34 @@ def dropout_stats(a: FloatArray, *, sample_rate_hz: float) -> dict[str, float]:
 # --------------------------------------------------------------------------- clipping
 
 
-def clip_plateau_ratio(a: FloatArray, *, period_samples: float | None = None) -> dict[str, float]:
-    """Samples in the top 5 % of each polarity's range over those in the 15 % below, and their width.
+def clip_top_stats(a: FloatArray) -> dict[str, float]:
+    """Samples in the top 5 % of each polarity's range over those in the 15 % below.
 
-    A clipped waveform sits on its flat top, which a later gain change, a soft limiter or
+    A clipped waveform sits on its flat top, which a later gain change, a compressor or
     resampling keeps within ripple; a smooth crest passes through the top band about as
     fast as through the band below, and most crests of a real voice stay well under the
-    item's maximum. A steady synthetic tone has every crest at one height (the ratio
-    alone cannot tell), but its crests are narrow: a cosine stays within 5 % of its peak
-    for 0.10 of a period, a sine clipped by 3 dB for 0.27 and by 6 dB for 0.34.
-
-    Parameters
-    ----------
-    a
-        Mono audio.
-    period_samples
-        The voice's median F0 period in samples, when known: adds ``clip_top_width``.
+    item's maximum.
 
     Returns
     -------
     dict
         ``clip_top_ratio`` (the larger polarity's; 0 when fewer than 40 samples reach the
-        top band), ``clip_top_samples`` (samples in that top band) and, with
-        ``period_samples``, ``clip_top_width`` (the mean length of the runs in that band, in
-        periods).
+        top band) and ``clip_top_samples`` (samples in that top band).
     """
     best_ratio = 0.0
     best_top = 0
-    best_mask: npt.NDArray[np.bool_] | None = None
     for side in (a, -a):
         m = float(side.max()) if side.size else 0.0
         if m <= 0:
             continue
-        in_top = side >= 0.95 * m
-        top = int(np.count_nonzero(in_top))
+        top = int(np.count_nonzero(side >= 0.95 * m))
         if top < _MIN_TOP_SAMPLES:
             continue
         band = int(np.count_nonzero((side >= 0.80 * m) & (side < 0.95 * m)))
         ratio = top / max(band, 1)
         if ratio > best_ratio:
-            best_ratio, best_top, best_mask = ratio, top, in_top
-    out = {"clip_top_ratio": float(best_ratio), "clip_top_samples": float(best_top)}
-    if period_samples is not None and period_samples > 0:
-        width = 0.0
-        if best_mask is not None:
-            d = np.diff(np.concatenate(([0], best_mask.astype(np.int8), [0])))
-            runs = np.flatnonzero(d == -1) - np.flatnonzero(d == 1)
-            width = float(runs.mean()) / period_samples
-        out["clip_top_width"] = width
-    return out
+            best_ratio, best_top = ratio, top
+    return {"clip_top_ratio": float(best_ratio), "clip_top_samples": float(best_top)}
 
 
 # --------------------------------------------------------------------------- reverb

@@ -37,7 +37,7 @@ from svcprep.dsp.frames import num_frames
 from svcprep.dsp.loudness import integrated_loudness_lufs
 from svcprep.errors import ConfigError, NonFiniteAudioError, SvcprepError
 from svcprep.quality.defects import (
-    clip_plateau_ratio,
+    clip_top_stats,
     dropout_stats,
     hum_stats,
     reverb_stats,
@@ -585,12 +585,7 @@ def item_metrics(
     out["loudness_lufs"] = max(float(lufs), DB_FLOOR) if math.isfinite(lufs) else DB_FLOOR
     out.update(silence_stats(a, sample_rate_hz=sr))
     out.update(clipping_stats(a))
-    period = None
-    if f0_hz is not None:
-        f0p = np.asarray(f0_hz, dtype=np.float64)
-        f0p = f0p[np.isfinite(f0p) & (f0p > 0)]
-        period = sr / float(np.median(f0p)) if f0p.size >= 10 else None
-    out.update(clip_plateau_ratio(a, period_samples=period))
+    out.update(clip_top_stats(a))
     out.update(dropout_stats(a, sample_rate_hz=sr))
     out.update(reverb_stats(a, sample_rate_hz=sr))
     voice_floor = None
