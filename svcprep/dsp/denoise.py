@@ -7,9 +7,10 @@ length, always finite.
 from __future__ import annotations
 
 import math
+import sys
 import warnings
+from types import ModuleType
 
-import noisereduce
 import numpy as np
 import numpy.typing as npt
 from scipy import signal
@@ -20,6 +21,27 @@ from svcprep.errors import ConfigError
 __all__ = ["denoise", "gate_n_fft", "highpass", "spectral_gate"]
 
 FloatArray = npt.NDArray[np.float32]
+
+
+def _noisereduce() -> ModuleType:
+    """noisereduce, imported without its optional torch gate.
+
+    noisereduce imports torch whenever it is installed, for a streamed GPU gate svcprep
+    never calls (it runs the numpy gate with ``n_jobs=1``); that import costs each worker
+    process 1.5-2 s. When torch is not loaded yet, it is hidden from noisereduce's import.
+    """
+    if "noisereduce" in sys.modules or "torch" in sys.modules:
+        import noisereduce
+
+        return noisereduce
+    sys.modules["torch"] = None  # type: ignore[assignment]  # makes "import torch" raise ImportError
+    try:
+        import noisereduce
+    finally:
+        if sys.modules.get("torch", 0) is None:
+            del sys.modules["torch"]
+    return noisereduce
+
 
 #: Peak level below which spectral gating leaves the input alone: under the 16-bit
 #: quantisation step there is nothing to gate, and noisereduce divides by ~0 there.
@@ -189,6 +211,7 @@ def spectral_gate(
             "n_jobs": 1,
         }
         noise_sample = _noise_sample(x, sample_rate_hz, n_fft) if stationary else None
+        noisereduce = _noisereduce()
         if noise_sample is not None:
             out = noisereduce.reduce_noise(
                 stationary=True, y_noise=noise_sample, n_std_thresh_stationary=n_std_thresh, **common

@@ -9,9 +9,30 @@ dataset version.
 
 from __future__ import annotations
 
-from svcprep.quality.duplicates import DuplicateIndex, Fingerprint, Match, exact_fingerprint, fingerprint
-from svcprep.quality.flags import FLAG_DOCS, Flag, QualityConfig, flag_item, loudness_outliers
-from svcprep.quality.metrics import QualityInputError, feature_metrics, item_metrics
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from svcprep.quality.duplicates import DuplicateIndex, Fingerprint, Match, exact_fingerprint, fingerprint
+    from svcprep.quality.flags import FLAG_DOCS, Flag, QualityConfig, flag_item, loudness_outliers
+    from svcprep.quality.metrics import QualityInputError, feature_metrics, item_metrics
+
+# Loaded on first use: the flag vocabulary (imported by every record) must not pull in
+# scipy.signal through the metrics.
+_HOME = {
+    **dict.fromkeys(
+        ("DuplicateIndex", "Fingerprint", "Match", "exact_fingerprint", "fingerprint"), "duplicates"
+    ),
+    **dict.fromkeys(("FLAG_DOCS", "Flag", "QualityConfig", "flag_item", "loudness_outliers"), "flags"),
+    **dict.fromkeys(("QualityInputError", "feature_metrics", "item_metrics"), "metrics"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module 'svcprep.quality' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"svcprep.quality.{_HOME[name]}"), name)
+
 
 __all__ = [
     "FLAG_DOCS",

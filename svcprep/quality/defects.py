@@ -268,7 +268,7 @@ def voice_profile(
     (40 mel bands to 8 kHz on 46 ms windows of the item's grid), or None with fewer than
     20 voiced frames. Used to compare items within a speaker (``speaker_outlier``).
     """
-    import librosa
+    from svcprep.dsp.mel import mel_filterbank, stft_magnitude
 
     sr = float(sample_rate_hz)
     f0 = np.asarray(f0_hz, dtype=np.float64)
@@ -276,14 +276,15 @@ def voice_profile(
     if v.sum() < 20:
         return None
     n_fft = int(2 ** round(math.log2(0.046 * sr)))
-    mel = librosa.feature.melspectrogram(
-        y=np.asarray(a, dtype=np.float32),
-        sr=int(sr),
-        n_fft=n_fft,
-        hop_length=hop_length,
-        n_mels=40,
-        fmax=min(8000.0, sr / 2),
-    )
+    # the power mel of librosa.feature.melspectrogram's defaults (centred frames, zero padding,
+    # Slaney bands from 0 Hz), without librosa's numba kernels: compiling those cost every
+    # worker process about 20 s
+    mag = stft_magnitude(
+        np.asarray(a, dtype=np.float32), n_fft=n_fft, hop_length=hop_length, win_length=n_fft,
+        pad_left=n_fft // 2, pad_right=n_fft // 2, pad_mode="constant",
+    )  # fmt: skip
+    fb = mel_filterbank(sample_rate_hz=sr, n_fft=n_fft, n_mels=40, fmin_hz=0.0, fmax_hz=min(8000.0, sr / 2))
+    mel = fb.astype(np.float64) @ (mag.astype(np.float64).T ** 2)
     n = min(mel.shape[1], v.size)
     logmel = np.log(np.maximum(mel[:, :n][:, v[:n]], 1e-10))
     if logmel.shape[1] == 0:
