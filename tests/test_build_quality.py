@@ -52,6 +52,8 @@ def test_defects_are_flagged_with_their_reason_and_kept_out_of_training(tmp_path
     assert clean and not any(
         {"clipping", "exact_duplicate", "near_duplicate"} & set(r["flags"]) for r in clean
     )
+    # the F0 stage's 16 kHz DIO pre-pass (which fitted harvest's range) is the second extractor
+    assert all(r["metrics"]["f0_disagreement_ratio"] < 0.1 for r in clean)
 
     ds = svcprep.open(out)
     split = ds.split()

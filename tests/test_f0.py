@@ -596,3 +596,92 @@ def test_compare_f0_outside_estimate_counts_as_missing() -> None:
     assert r["voicing_recall"] == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match="increasing"):
         compare_f0(np.array([0.0, 0.0]), np.zeros(2), np.zeros(2, dtype=bool), np.zeros(1), np.zeros(1))
+
+
+# --------------------------------------------------------------------------- adaptive search range
+
+
+@pytest.mark.parametrize(("low_hz", "high_hz"), [(110.0, 220.0), (300.0, 700.0), (70.0, 160.0)])
+def test_fitted_range_covers_the_voice_with_margins(low_hz: float, high_hz: float) -> None:
+    sr = 22050
+    track = synth.f0_glide(start_hz=low_hz, end_hz=high_hz, duration_s=2.0, sample_rate_hz=sr)
+    voice = synth.harmonic_voice(track, sample_rate_hz=sr)
+    lo, hi = f0mod.fit_search_range(voice.audio, sample_rate_hz=sr, hop_length=256)
+    # a fourth below the 2nd percentile, a fifth above the 98th (the percentiles sit just
+    # inside the glide's ends)
+    assert low_hz * 2 ** (-6 / 12) < lo < low_hz * 2 ** (-4 / 12)
+    assert high_hz * 2 ** (6 / 12) < hi < high_hz * 2 ** (8 / 12)
+
+
+@pytest.mark.parametrize(
+    "audio",
+    [
+        synth.noise(duration_s=2.0, sample_rate_hz=16000, seed=2),
+        synth.silence(duration_s=2.0, sample_rate_hz=16000),
+        # 0.2 s of voice in 4 s: too little to trust
+        np.concatenate(
+            [
+                synth.harmonic_voice(np.full(3200, 200.0), sample_rate_hz=16000).audio,
+                synth.silence(duration_s=3.8, sample_rate_hz=16000),
+            ]
+        ),
+    ],
+    ids=["noise", "silence", "little-voicing"],
+)
+def test_fitted_range_falls_back_to_the_full_range(audio: np.ndarray) -> None:
+    assert f0mod.fit_search_range(audio, sample_rate_hz=16000, hop_length=160) == (50.0, 1100.0)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    sr=st.sampled_from([16000, 22050, 32000, 44100, 48000]),
+    seconds=st.floats(0.0, 3.0),
+    center_hz=st.floats(80.0, 800.0),
+    seed=st.integers(0, 2**16),
+)
+def test_fitted_range_stays_inside_the_limits(sr: int, seconds: float, center_hz: float, seed: int) -> None:
+    n = round(seconds * sr)
+    track = synth.f0_vibrato(
+        center_hz=center_hz, depth_cents=80.0, rate_hz=5.0, duration_s=seconds, sample_rate_hz=sr
+    )
+    y = synth.harmonic_voice(track, sample_rate_hz=sr, breath=0.01, seed=seed).audio if n else np.zeros(0)
+    lo, hi = f0mod.fit_search_range(
+        y, sample_rate_hz=sr, hop_length=sr // 100, f0_floor_hz=60.0, f0_ceil_hz=1000.0
+    )
+    assert 60.0 <= lo < hi <= 1000.0
+    # at least an octave unless a limit cut it
+    assert hi / lo >= 2.0 - 1e-9 or lo == 60.0 or hi == 1000.0
+
+
+def test_adaptive_range_is_faster_at_the_same_accuracy_on_vocadito() -> None:
+    sf = pytest.importorskip("soundfile")
+    stem = VOCADITO_FILES["vocadito_10"]
+    y, sr = sf.read(shared_file(f"{VOCADITO}/{stem}.wav"), dtype="float32")
+    ref_t, ref_f = read_f0_csv(shared_file(f"{VOCADITO}/{stem}.f0.csv"))
+    fixed = _run(y, sr, 256, method="harvest", voicing_threshold=0.7)
+    fitted = _run(y, sr, 256, method="harvest", voicing_threshold=0.7, search_range="adaptive")
+    assert fixed.search_range_hz == (50.0, 1100.0) and fixed.prepass_f0_hz is None
+    lo, hi = fitted.search_range_hz  # type: ignore[misc]
+    # the singer's range (truth: about 90-250 Hz), far narrower than 50-1100 Hz
+    assert 60.0 < lo < 90.0 and 250.0 < hi < 400.0
+    times = np.arange(fixed.n_frames) * 256 / sr
+    a = compare_f0(times, fixed.f0_hz, fixed.voiced, ref_t, ref_f)
+    b = compare_f0(times, fitted.f0_hz, fitted.voiced, ref_t, ref_f)
+    # measured: RPA 0.963 both, VFA 0.459 both
+    assert b["raw_pitch_accuracy"] >= a["raw_pitch_accuracy"] - 0.005
+    assert b["voicing_false_alarm"] <= a["voicing_false_alarm"] + 0.01
+    # the pre-pass is a second, independent track on the same grid (DIO at 16 kHz)
+    pre = fitted.prepass_f0_hz
+    assert pre is not None and pre.shape == fitted.f0_hz.shape
+    both = (pre > 0) & fitted.voiced
+    assert both.sum() > 0.8 * fitted.voiced.sum()
+    assert np.median(_cents(pre[both], fitted.f0_hz[both])) < 10.0
+
+
+@pytest.mark.parametrize("method", ["dio", "pyin", "praat"])
+def test_adaptive_range_is_for_harvest_only(method: str) -> None:
+    y = synth.tone(200.0, duration_s=0.5, sample_rate_hz=16000)
+    with pytest.raises(ConfigError, match="search_range='adaptive' fits harvest"):
+        _run(y, 16000, 160, method=method, search_range="adaptive")
+    with pytest.raises(ConfigError, match="search_range='wide' is unknown"):
+        _run(y, 16000, 160, method="harvest", search_range="wide")

@@ -284,6 +284,25 @@ def test_f0_chunking_changes_output_so_it_enters_the_key_unless_default() -> Non
     assert a.shape == b.shape  # the probe that made chunk_s a keyed field: outputs may differ
 
 
+def test_the_quality_stage_compares_with_the_f0_stage_prepass_only_where_there_is_one() -> None:
+    y = _voice(44100, 2.0)
+    default = run_f0(y, BuildConfig())
+    assert default["f0_prepass"].shape == default["f0_raw"].shape
+    metrics, _ = run_quality(y, default, BuildConfig())
+    assert "f0_disagreement_ratio" in metrics
+    for opts in (
+        ("f0.search_range=fixed",),
+        ("f0.method=dio",),
+        ("f0.match=sovits", "features.frame_count=floor"),
+    ):
+        cfg = _cfg(*opts)
+        arrays = run_f0(y, cfg)
+        assert "f0_prepass" not in arrays, opts
+        assert "f0_disagreement_ratio" not in run_quality(y, arrays, cfg)[0], opts
+    # the fitted range changes harvest's output: it is part of the F0 key
+    assert STAGES["f0"].key(BuildConfig(), "up") != STAGES["f0"].key(_cfg("f0.search_range=fixed"), "up")
+
+
 def test_frame_count_convention_shares_centered_f0_and_volume_objects() -> None:
     floor, centered = _cfg("features.frame_count=floor"), _cfg()
     for name in ("f0", "volume", "quality"):

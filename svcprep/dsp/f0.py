@@ -48,6 +48,7 @@ __all__ = [
     "F0Match",
     "F0Method",
     "F0Track",
+    "SearchRange",
     "UnvoicedFill",
     "VoicingMode",
     "coarse_f0",
@@ -55,6 +56,7 @@ __all__ = [
     "extract_f0",
     "extract_f0_as",
     "fill_unvoiced",
+    "fit_search_range",
     "read_f0_csv",
     "refine_voicing",
     "resize_track",
@@ -88,6 +90,18 @@ _CHUNK_CONTEXT_S = 1.0
 _PYIN_RATE_HZ = 16000
 _SILENT_PEAK = 2.0**-24
 _PYIN_MAX_NATIVE_RATE_HZ = 22050
+# Adaptive search range (harvest): a DIO + StoneMask pre-pass on a 16 kHz copy; the range
+# runs from a fourth below its 2nd percentile to a fifth above its 98th. Harvest's cost
+# grows with the octaves it searches, so a one-octave voice costs a fraction of 50-1100 Hz.
+_PREPASS_RATE_HZ = 16000
+_PREPASS_PERCENTILES = (2.0, 98.0)
+_PREPASS_BELOW = 2.0 ** (-5 / 12)
+_PREPASS_ABOVE = 2.0 ** (7 / 12)
+# Too little voicing to trust the pre-pass: search the full range.
+_PREPASS_MIN_VOICED_S = 0.25
+_PREPASS_MIN_VOICED_RATIO = 0.05
+_SEARCH_RANGES: tuple[str, ...] = ("fixed", "adaptive")
+SearchRange = Literal["fixed", "adaptive"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,11 +121,20 @@ class F0Track:
         float32 ``(n_frames,)`` in ``[0, 1]``: normalised cross-correlation of the
         low band at the candidate period (1 = perfectly periodic; 0 on frames without
         a candidate). The refined voicing thresholds it.
+    prepass_f0_hz
+        float32 ``(n_frames,)`` with ``search_range="adaptive"``: the 16 kHz DIO +
+        StoneMask pre-pass that fitted the search range (0 where DIO calls the frame
+        unvoiced); None otherwise.
+    search_range_hz
+        ``(floor, ceil)`` the extractor searched: the fitted range with
+        ``search_range="adaptive"``, else ``(f0_floor_hz, f0_ceil_hz)``.
     """
 
     f0_hz: npt.NDArray[np.float32]
     voiced: npt.NDArray[np.bool_]
     periodicity: npt.NDArray[np.float32]
+    prepass_f0_hz: npt.NDArray[np.float32] | None = None
+    search_range_hz: tuple[float, float] | None = None
 
     @property
     def n_frames(self) -> int:
@@ -521,6 +544,87 @@ def _cleanup(
 # --------------------------------------------------------------------------- main API
 
 
+def _prepass(
+    xn: npt.NDArray[np.float64],
+    *,
+    sample_rate_hz: int,
+    hop_length: int,
+    n_frames: int,
+    f0_floor_hz: float,
+    f0_ceil_hz: float,
+    chunk_s: float,
+) -> npt.NDArray[np.float64]:
+    """DIO + StoneMask on a 16 kHz copy of normalised ``xn`` (0 = unvoiced), on the grid."""
+    rate = _PREPASS_RATE_HZ if sample_rate_hz > _PREPASS_RATE_HZ else None
+    ceil = min(f0_ceil_hz, (rate or sample_rate_hz) / 4 - 1.0)
+    cand, voiced = _chunked(
+        xn, method="dio", sample_rate_hz=sample_rate_hz, hop_length=hop_length, n_frames=n_frames,
+        f0_floor_hz=f0_floor_hz, f0_ceil_hz=max(ceil, f0_floor_hz * 2), chunk_s=chunk_s,
+        analysis_rate_hz=rate,
+    )  # fmt: skip
+    return np.where(voiced, cand, 0.0)
+
+
+def _range_from(
+    prepass_hz: npt.NDArray[np.float64], *, frame_s: float, f0_floor_hz: float, f0_ceil_hz: float
+) -> tuple[float, float]:
+    v = prepass_hz[(prepass_hz >= f0_floor_hz) & (prepass_hz <= f0_ceil_hz)]
+    if v.size * frame_s < _PREPASS_MIN_VOICED_S or v.size < _PREPASS_MIN_VOICED_RATIO * prepass_hz.size:
+        return float(f0_floor_hz), float(f0_ceil_hz)
+    lo, hi = np.percentile(v, _PREPASS_PERCENTILES)
+    return max(float(f0_floor_hz), float(lo) * _PREPASS_BELOW), min(
+        float(f0_ceil_hz), float(hi) * _PREPASS_ABOVE
+    )
+
+
+def fit_search_range(
+    y: npt.ArrayLike,
+    *,
+    sample_rate_hz: int,
+    hop_length: int,
+    f0_floor_hz: float = 50.0,
+    f0_ceil_hz: float = 1100.0,
+) -> tuple[float, float]:
+    """The F0 search range ``search_range="adaptive"`` gives an item.
+
+    A DIO + StoneMask pre-pass on a 16 kHz copy of ``y`` finds the voiced frames; the
+    range runs from a fourth below their 2nd percentile to a fifth above their 98th,
+    inside ``[f0_floor_hz, f0_ceil_hz]``, so it always spans at least an octave. With
+    under 0.25 s or 5 % of frames voiced it is the full ``[f0_floor_hz, f0_ceil_hz]``.
+
+    Parameters
+    ----------
+    y
+        Mono 1-D finite audio.
+    sample_rate_hz, hop_length
+        Its rate and the frame grid of the pre-pass.
+    f0_floor_hz, f0_ceil_hz
+        The full range.
+
+    Returns
+    -------
+    tuple of float
+        ``(floor_hz, ceil_hz)``.
+    """
+    _check_params(
+        sample_rate_hz=sample_rate_hz, hop_length=hop_length, n_frames=0, method="dio",
+        f0_floor_hz=f0_floor_hz, f0_ceil_hz=f0_ceil_hz, voicing="native", voicing_threshold=0.5,
+        voicing_min_db=-50.0, chunk_s=30.0,
+    )  # fmt: skip
+    x = _as_audio(y)
+    xn = _normalised(x)
+    if xn is None:
+        return float(f0_floor_hz), float(f0_ceil_hz)
+    n = x.size // int(hop_length) + 1
+    pre = _prepass(
+        xn, sample_rate_hz=int(sample_rate_hz), hop_length=int(hop_length), n_frames=n,
+        f0_floor_hz=f0_floor_hz, f0_ceil_hz=f0_ceil_hz, chunk_s=30.0,
+    )  # fmt: skip
+    return _range_from(
+        pre, frame_s=hop_length / sample_rate_hz, f0_floor_hz=f0_floor_hz, f0_ceil_hz=f0_ceil_hz
+    )
+
+
 def extract_f0(
     y: npt.ArrayLike,
     *,
@@ -537,6 +641,7 @@ def extract_f0(
     analysis_rate_hz: int | None = None,
     model_path: str | None = None,
     model_threshold: float | None = None,
+    search_range: SearchRange = "fixed",
 ) -> F0Track:
     """Extract F0 on svcprep's frame grid.
 
@@ -582,6 +687,12 @@ def extract_f0(
         The RMVPE model file (``.pt`` or ``.onnx``) of ``method="rmvpe"``.
     model_threshold
         The network's voicing threshold on its peak salience (None: FCPE 0.006, RMVPE 0.03).
+    search_range
+        ``"fixed"`` searches ``[f0_floor_hz, f0_ceil_hz]``. ``"adaptive"`` (``harvest``
+        only) first fits the item's own range with a 16 kHz DIO pre-pass (see
+        :func:`fit_search_range`), then searches that: Harvest's cost grows with the
+        octaves searched, so a voice spanning an octave and a half costs about half.
+        The pre-pass is returned as :attr:`F0Track.prepass_f0_hz`.
 
     Returns
     -------
@@ -606,6 +717,13 @@ def extract_f0(
         f0_floor_hz=f0_floor_hz, f0_ceil_hz=f0_ceil_hz, voicing=voicing,
         voicing_threshold=voicing_threshold, voicing_min_db=voicing_min_db, chunk_s=chunk_s,
     )  # fmt: skip
+    if search_range not in _SEARCH_RANGES:
+        raise ConfigError(f"search_range={search_range!r} is unknown: use 'fixed' or 'adaptive'")
+    if search_range == "adaptive" and method != "harvest":
+        raise ConfigError(
+            f"search_range='adaptive' fits harvest's search range; method={method!r} searches the full "
+            "range: use search_range='fixed'"
+        )
     if analysis_rate_hz is not None and not (analysis_rate_hz >= 8000 and f0_ceil_hz < analysis_rate_hz / 4):
         raise ConfigError(
             f"analysis_rate_hz={analysis_rate_hz} is too low for f0_ceil_hz={f0_ceil_hz}: use at least "
@@ -641,8 +759,12 @@ def extract_f0(
             f0_hz=np.zeros(n_frames, dtype=np.float32),
             voiced=np.zeros(n_frames, dtype=bool),
             periodicity=np.zeros(n_frames, dtype=np.float32),
+            prepass_f0_hz=np.zeros(n_frames, dtype=np.float32) if search_range == "adaptive" else None,
+            search_range_hz=(float(f0_floor_hz), float(f0_ceil_hz)),
         )
 
+    prepass: npt.NDArray[np.float64] | None = None
+    lo, hi = float(f0_floor_hz), float(f0_ceil_hz)
     if method == "fcpe":
         # the network sees the whole item at its own level: no chunks (its normalisation spans
         # the time axis), no rescaling
@@ -658,9 +780,15 @@ def extract_f0(
             threshold=RMVPE_THRESHOLD if model_threshold is None else model_threshold,
         )  # fmt: skip
     else:
+        if search_range == "adaptive":
+            prepass = _prepass(
+                xn, sample_rate_hz=sr, hop_length=hop, n_frames=n_frames, f0_floor_hz=f0_floor_hz,
+                f0_ceil_hz=f0_ceil_hz, chunk_s=chunk_s,
+            )  # fmt: skip
+            lo, hi = _range_from(prepass, frame_s=hop / sr, f0_floor_hz=f0_floor_hz, f0_ceil_hz=f0_ceil_hz)
         cand, native_voiced = _chunked(
-            xn, method=method, sample_rate_hz=sr, hop_length=hop, n_frames=n_frames, f0_floor_hz=f0_floor_hz,
-            f0_ceil_hz=f0_ceil_hz, chunk_s=chunk_s, analysis_rate_hz=analysis_rate_hz,
+            xn, method=method, sample_rate_hz=sr, hop_length=hop, n_frames=n_frames, f0_floor_hz=lo,
+            f0_ceil_hz=hi, chunk_s=chunk_s, analysis_rate_hz=analysis_rate_hz,
         )  # fmt: skip
     if method == "pyin":
         # pYIN reports 10-cent bin centres: move each to the periodicity peak nearby.
@@ -681,6 +809,8 @@ def extract_f0(
         f0_hz=cand.astype(np.float32),
         voiced=native_voiced.copy() if voicing == "native" else voiced,
         periodicity=per.astype(np.float32),
+        prepass_f0_hz=None if prepass is None else prepass.astype(np.float32),
+        search_range_hz=(float(lo), float(hi)),
     )
 
 
