@@ -194,11 +194,13 @@ def _slice_whole(n: int, sr: int, cfg: BuildConfig) -> dict[str, Any]:
 
 
 def run_source(
-    plan: SourcePlan, cfg: BuildConfig, objects_root: str, *, compute: bool = True
+    plan: SourcePlan, cfg: BuildConfig, objects_root: str, *, compute: bool = True, need_audio: bool = False
 ) -> SourceOutcome | None:
     """Load and slice one source (from the cache when possible).
 
-    With ``compute=False`` returns None instead of doing any audio work.
+    With ``compute=False`` returns None instead of doing any audio work. The decoded audio
+    is not kept once a version is published (see :mod:`svcprep.store.objects`): it is
+    decoded again when slicing needs it or ``need_audio`` (its items have work to do).
     """
     store = ObjectStore(Path(objects_root))
     src = plan.source
@@ -207,6 +209,8 @@ def run_source(
     base: dict[str, Any] = {"source": src.rel, "speaker": src.speaker}
 
     load_obj = store.get(plan.load_key)
+    if load_obj is not None and "audio" in load_obj.dropped and (need_audio or not store.has(plan.slice_key)):
+        load_obj = None  # decode it again
     if load_obj is None:
         if not compute:
             return None
@@ -438,6 +442,22 @@ class _ItemRun:
                 self._audio[key] = y
         return self._audio[key]
 
+    def needs_segment(self) -> bool:
+        """Whether running this item reads its source's decoded audio (not every cached step is there)."""
+        st, seg = self.store, self.plan.segment_key
+
+        def have(key: str) -> bool:
+            return bool(key) and key != seg and st.has(key)
+
+        for _variant, keys in self.per_variant:
+            if keys.quality is not None and not st.has(keys.quality):
+                return True
+            # the item's audio is the segment itself (kept), or some step towards it is cached
+            if keys.audio == seg or any(have(k) for k in (keys.audio, keys.unquantized, self.dk, self.lk)):
+                continue
+            return True
+        return False
+
     def segment(self) -> npt.NDArray[np.float32]:
         """The segment's samples, read from the source's decoded audio."""
         p = self.plan
@@ -445,6 +465,8 @@ class _ItemRun:
             obj = self.store.get(p.load_key)
             if obj is None:
                 raise StoreError(f"cache object {p.load_key} of {p.source_rel} vanished during the build")
+            if "audio" in obj.dropped:  # the source pass restores it before any item needs it
+                raise StoreError(f"the decoded audio of {p.source_rel} was not restored before its items ran")
             self._audio[p.segment_key] = np.array(obj.array("audio", mmap=True)[p.start : p.end], np.float32)
         return self._audio[p.segment_key]
 
@@ -574,6 +596,10 @@ def run_item(
         item_id = plan.item_id + (variant.suffix if variant else "")
         meta = run.record_meta(variant, keys)
         ok = not meta["error"]
+        if ok and not all(
+            store.has(k) for k in [*keys.features.values(), keys.audio] if k != plan.segment_key
+        ):
+            run.features(variant, keys)  # the record is cached, but a repaired store lost arrays
         quality_metrics: dict[str, Any] = {}
         if ok and keys.quality is not None:
             try:
@@ -762,6 +788,13 @@ def _src_task(args: tuple[SourcePlan, BuildConfig, str]) -> SourceOutcome:
     plan, cfg, root = args
     res = run_source(plan, cfg, root, compute=True)
     assert res is not None  # compute=True always returns an outcome
+    return res
+
+
+def _restore_task(args: tuple[SourcePlan, BuildConfig, str]) -> SourceOutcome:
+    plan, cfg, root = args
+    res = run_source(plan, cfg, root, compute=True, need_audio=True)
+    assert res is not None
     return res
 
 
@@ -1116,6 +1149,31 @@ def build(
                     item_outcomes.append(res_i)
             if todo_items and not env_checked:
                 check_environment(cfg)
+            # items with work to do read their source's decoded audio, which a published
+            # version does not keep: decode those sources again first
+            store_now = ObjectStore(Path(objects_root))
+            need = {ip.load_key for ip in todo_items if _ItemRun(ip, cfg, store_now).needs_segment()}
+            restore = [
+                p
+                for p in plans
+                if p.load_key in need and "audio" in getattr(store_now.get(p.load_key), "dropped", ())
+            ]
+            if restore:
+                task_dec = ui.task("decode again", len(restore))
+
+                def restored(r: SourceOutcome) -> None:
+                    for k, v in r.timings.items():
+                        stage_seconds[k] += v
+                    stage_runs.update(r.runs)
+                    ui.advance(task_dec)
+
+                runner.map(
+                    _restore_task,
+                    [(p, cfg, objects_root) for p in restore],
+                    restored,
+                    _lost_source,
+                    what="source",
+                )
             task_items = ui.task("features", len(todo_items))
             runner.map(
                 _item_task,
@@ -1159,6 +1217,7 @@ def build(
                     ui,
                     raw=raw_p,
                     source_seconds=secs_by_source,
+                    transient=_transient(plans, item_plans, arrays, cfg),
                 )
             except StoreError:
                 raise
@@ -1237,6 +1296,75 @@ def _shard_loader(
     return load
 
 
+def _transient(
+    plans: Sequence[SourcePlan],
+    items: Sequence[ItemPlan],
+    arrays: dict[str, dict[str, Any]],
+    cfg: BuildConfig,
+) -> tuple[set[str], set[str]]:
+    """Objects not kept once a version is published: (sources' decoded audio, intermediates).
+
+    A source's decoded audio is re-decoded when needed (unless an item's audio is a plain
+    slice of it); the loudness stage's output is recomputed from it when denoise follows.
+    """
+    direct = {w["audio"]["key"] for w in arrays.values() if w["audio"]["start"] is not None}
+    drop_audio = {p.load_key for p in plans} - direct
+    delete = set()
+    for ip in items:
+        lk, dk, _ = item_keys(ip, cfg)
+        if lk not in (dk, ip.segment_key):
+            delete.add(lk)
+    return drop_audio, delete - direct
+
+
+def _settle(
+    store: ObjectStore,
+    cfg: BuildConfig,
+    arrays: dict[str, dict[str, Any]],
+    index: dict[str, dict[str, Any]],
+    transient: tuple[set[str], set[str]],
+) -> None:
+    """After publishing: shard rows replace the objects' copies of them; transient data goes.
+
+    Only arrays whose shard rows are the object's array whole (same length: no cut to
+    another frame grid) are replaced, so an object reads back exactly as it was written.
+    """
+    where_rows = {"sample": "audio", "frame": "frames", "unit": "units"}
+    for item_id, where in arrays.items():
+        ix = index.get(item_id)
+        if ix is None:
+            continue
+        sid = str(ix["shard"])
+        a = where["audio"]
+        if a["start"] is None:
+            obj = store.get(a["key"])
+            if (
+                obj is not None
+                and "audio" in obj.array_names
+                and obj.array("audio", mmap=True).dtype == np.float32
+            ):
+                store.spill(a["key"], {"audio": (sid, int(ix["audio"][0]), int(ix["audio"][1]))})
+        for st in feature_stages(cfg):
+            key = where["features"][st.name]
+            obj = store.get(key)
+            if obj is None:
+                continue
+            refs = {}
+            for spec in st.stored_arrays:
+                rows = ix.get(where_rows[spec.level])
+                if rows is None or spec.name not in obj.array_names:
+                    continue
+                arr = obj.array(spec.name, mmap=True)
+                if arr.shape[0] == int(rows[1]) - int(rows[0]) and arr.dtype == np.dtype(spec.dtype):
+                    refs[spec.name] = (sid, int(rows[0]), int(rows[1]))
+            store.spill(key, refs)
+    drop_audio, delete = transient
+    for key in sorted(drop_audio):
+        store.drop_arrays(key, ["audio"])
+    for key in sorted(delete):
+        store.delete(key)
+
+
 def _publish(
     out: Path,
     cfg: BuildConfig,
@@ -1248,6 +1376,7 @@ def _publish(
     *,
     raw: Path | None = None,
     source_seconds: dict[str, float] | None = None,
+    transient: tuple[set[str], set[str]] = (set(), set()),
 ) -> tuple[str | None, bool, str | None]:
     """Write shards and publish a new version unless nothing changed. Returns (id, published, previous)."""
     store = ObjectStore(out / "objects")
@@ -1290,10 +1419,12 @@ def _publish(
             prev_rec = None
         if prev_rec is not None and prev_rec.get("digest") == digest:
             # nothing changed; rewrite what a damaged folder lacks (same content, same names)
+            same: dict[str, dict[str, Any]] = {}
             for g in groups:
-                write_shard(out / "shards", g, layout=layout)
+                same.update(write_shard(out / "shards", g, layout=layout)[1])
             _restore_manifest(out, prev, text)
             sync_top_manifest(out, prev)
+            _settle(store, cfg, arrays, same, transient)
             return prev, False, prev
     index: dict[str, dict[str, Any]] = {}
     shard_ids = []
@@ -1307,6 +1438,7 @@ def _publish(
     if twin is not None:  # a build killed before LATEST was replaced wrote this very version
         _restore_manifest(out, twin, text)
         publish_pointer(out, twin)
+        _settle(store, cfg, arrays, index, transient)
         return twin, True, prev
     vid = next_version_id(out)
     changes = _changes(prev_rec, cfg, item_keys_map)
@@ -1347,6 +1479,7 @@ def _publish(
         "changes": changes,
     }
     publish_version(out, vid, record, records)
+    _settle(store, cfg, arrays, index, transient)
     return vid, True, prev
 
 

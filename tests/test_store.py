@@ -86,7 +86,9 @@ def test_changing_the_denoiser_recomputes_denoise_and_after_only(tmp_path) -> No
     raw, out = _raw(tmp_path / "raw"), tmp_path / "out"
     svcprep.build(raw, out, _cfg(), jobs=2)
     r = svcprep.build(raw, out, _cfg("denoise.highpass_hz=60"), jobs=2)
-    assert "load" not in r.stage_runs and "slice" not in r.stage_runs
+    # the decoded sources are not kept once published (2x the raw audio on disk): denoise
+    # needs them, so each source is decoded once more, but nothing is sliced again
+    assert "slice" not in r.stage_runs and r.stage_runs["load"] == len({i["source"] for i in r.items})
     n = len(r.items)
     assert r.stage_runs["denoise"] == r.stage_runs["f0"] == r.stage_runs["mel"] == r.stage_runs["volume"] == n
 
@@ -249,3 +251,56 @@ def test_atomic_writes_get_the_permissions_of_a_plain_open(tmp_path) -> None:
     finally:
         os.umask(old)
         atomic.file_mode.cache_clear()
+
+
+def _disk_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def _shard_digests(out: Path) -> dict[str, str]:
+    ds = svcprep.open(out)
+    return {
+        name: digest
+        for sid in ds.info["shards"]
+        for name, digest in json.loads((out / "shards" / sid / "index.json").read_text())["digests"].items()
+    }
+
+
+def test_no_array_is_stored_twice_and_out_stays_under_three_times_the_raw_audio(tmp_path) -> None:
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    for i in range(3):  # at the dataset rate, so that sizes compare
+        _write_song(raw / f"spk{i % 2}" / f"song{i}.wav", seed=i + 1, sr=44100)
+    raw_pcm16 = sum(sf.info(p).frames * 2 for p in raw.rglob("*.wav"))  # mono 16-bit samples
+    svcprep.build(raw, out, svcprep.load_config(overrides=["slice.min_segment_s=1.0"]), jobs=2)
+    shards, objects = _disk_bytes(out / "shards"), _disk_bytes(out / "objects")
+    # the shards hold float32 audio and the features; the cache keeps only what they do not
+    # (small per-frame arrays and metadata), and no decoded source audio
+    assert objects < 0.1 * shards
+    assert _disk_bytes(out) <= 3 * raw_pcm16
+    assert not list((out / "objects").rglob("audio.npy"))
+
+
+def test_objects_read_from_shards_rebuild_byte_identical_to_a_fresh_build(tmp_path) -> None:
+    raw, out, fresh = _raw(tmp_path / "raw"), tmp_path / "out", tmp_path / "fresh"
+    svcprep.build(raw, out, _cfg(), jobs=1)
+    r = svcprep.build(raw, out, _cfg("mel.n_mels=80"), jobs=1)
+    assert set(r.stage_runs) == {"mel", "validate"}  # audio, F0 and volume came from the shard
+    svcprep.build(raw, fresh, _cfg("mel.n_mels=80"), jobs=1)
+    assert _shard_digests(out) == _shard_digests(fresh)
+    assert (out / "manifest.jsonl").read_bytes() == (fresh / "manifest.jsonl").read_bytes()
+
+
+def test_after_gc_the_cache_still_reads_from_the_kept_shards(tmp_path) -> None:
+    from svcprep.store.manage import gc
+    from svcprep.store.verify import verify
+
+    raw, out = _raw(tmp_path / "raw"), tmp_path / "out"
+    svcprep.build(raw, out, _cfg(), jobs=1)
+    svcprep.build(raw, out, _cfg("mel.n_mels=80"), jobs=1)  # objects now point into v0002's shards
+    gc(out, keep=1)
+    assert len(list((out / "shards").iterdir())) == 1
+    assert not verify(out).problems
+    r = svcprep.build(raw, out, _cfg("mel.n_mels=64"), jobs=1)
+    assert set(r.stage_runs) == {"mel", "validate"}
+    r0 = svcprep.build(raw, out, _cfg(), jobs=1)  # back to the first config: its mel went with gc
+    assert set(r0.stage_runs) == {"mel", "validate"} and r0.published

@@ -8,6 +8,13 @@ same key always names the same content, so a repeated write is harmless.
 bit or a truncated file is found (:meth:`StoredObject.problems`, ``svcprep verify``) and
 the object is recomputed instead of being copied into a version. Objects written before
 digests existed stay valid; they can only be checked for being readable.
+
+No array is kept twice. Once a version is published, an object's arrays that its shards
+hold byte for byte are replaced by references to the shard rows (``_in_shard``:
+``name -> [shard id, start, stop]``, see :meth:`ObjectStore.spill`), and the decoded
+audio of a source is dropped (``_dropped``, :meth:`ObjectStore.drop_arrays`): a later
+build that needs it decodes the file again, which costs a fraction of a percent of what
+the features cost. Reading an array is the same call either way.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,12 +47,31 @@ class StoredObject:
 
     def array(self, name: str, *, mmap: bool = False) -> npt.NDArray[Any]:
         """Load one array; ``mmap=True`` maps it read-only instead of reading it."""
-        return np.load(self.folder / f"{name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+        ref = self.in_shard.get(name)
+        if ref is None:
+            return np.load(self.folder / f"{name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+        rows = self._shard_array(name, ref)[int(ref[1]) : int(ref[2])]
+        return rows if mmap else np.array(rows)
 
     @property
     def array_names(self) -> list[str]:
-        """Names of the arrays the object holds."""
+        """Names of the arrays the object holds (in its own files or in a shard)."""
         return list(self.meta.get("_arrays", []))
+
+    @property
+    def in_shard(self) -> dict[str, list[Any]]:
+        """Arrays held by a shard instead of the object's own files: ``name -> [shard, start, stop]``."""
+        refs = self.meta.get("_in_shard")
+        return dict(refs) if isinstance(refs, dict) else {}
+
+    @property
+    def dropped(self) -> list[str]:
+        """Arrays not kept after publishing (a source's decoded audio); the stage must run again."""
+        return list(self.meta.get("_dropped", []))
+
+    def _shard_array(self, name: str, ref: list[Any]) -> npt.NDArray[Any]:
+        shards = self.folder.parent.parent.parent / "shards"
+        return np.load(shards / str(ref[0]) / f"{name}.npy", mmap_mode="r", allow_pickle=False)
 
     def problems(self) -> list[str]:
         """What is wrong with the object's files (missing, truncated, digest mismatch); [] when sound."""
@@ -53,7 +79,18 @@ class StoredObject:
 
         out = []
         digests = self.meta.get("_digests")
+        refs = self.in_shard
         for name in self.array_names:
+            if name in refs:
+                ref = refs[name]
+                try:
+                    n_rows = self._shard_array(name, ref).shape[0]
+                except (OSError, ValueError, IndexError) as err:
+                    out.append(f"{self.folder}: {name} lies in shard {ref[0]}, which is unreadable ({err})")
+                    continue
+                if not 0 <= int(ref[1]) <= int(ref[2]) <= n_rows:
+                    out.append(f"{self.folder}: {name} rows {ref[1]}:{ref[2]} lie outside shard {ref[0]}")
+                continue
             f = self.folder / f"{name}.npy"
             try:
                 if isinstance(digests, dict) and name in digests:
@@ -93,7 +130,7 @@ class ObjectStore:
         target = self.path(key)
         full_meta = dict(meta)
         full_meta["_arrays"] = sorted(arrays)
-        if not (target / _META).is_file() or self._damaged(key):
+        if not (target / _META).is_file() or self._damaged(key) or self._lacks(key, arrays):
             from svcprep.store.keys import file_digest
 
             try:
@@ -114,6 +151,55 @@ class ObjectStore:
             if existing is not None:
                 return existing
         return StoredObject(target, full_meta)
+
+    def spill(self, key: str, refs: Mapping[str, tuple[str, int, int]]) -> None:
+        """Let a shard hold some of an object's arrays: ``name -> (shard id, start, stop)``.
+
+        The caller guarantees those shard rows equal the arrays byte for byte. The object is
+        rewritten atomically with its other array files (hard-linked, not copied) and the
+        references; arrays already in a shard are re-pointed (the newest version's shards
+        outlive older ones under ``gc``).
+        """
+        obj = self.get(key)
+        if obj is None or not refs:
+            return
+        new_refs = {**obj.in_shard, **{n: [str(s), int(a), int(b)] for n, (s, a, b) in refs.items()}}
+        if new_refs == obj.in_shard:
+            return
+        self._rewrite(obj, key, {**obj.meta, "_in_shard": new_refs})
+
+    def drop_arrays(self, key: str, names: Iterable[str]) -> None:
+        """Stop keeping some arrays of an object (they are recomputed when needed); its metadata stays."""
+        obj = self.get(key)
+        drop = sorted(set(names) & set(obj.array_names)) if obj is not None else []
+        if obj is None or not drop:
+            return
+        meta = dict(obj.meta)
+        meta["_arrays"] = [n for n in obj.array_names if n not in drop]
+        meta["_dropped"] = sorted(set(obj.dropped) | set(drop))
+        meta["_in_shard"] = {n: r for n, r in obj.in_shard.items() if n not in drop}
+        meta["_digests"] = {n: d for n, d in dict(meta.get("_digests") or {}).items() if n not in drop}
+        self._rewrite(obj, key, meta)
+
+    def _rewrite(self, obj: StoredObject, key: str, meta: dict[str, Any]) -> None:
+        local = [n for n in meta.get("_arrays", []) if n not in meta.get("_in_shard", {})]
+        try:
+            with atomic_dir(self.path(key), replace=True) as tmp:
+                for name in local:
+                    src = obj.folder / f"{name}.npy"
+                    try:
+                        os.link(src, tmp / src.name)
+                    except OSError:
+                        shutil.copyfile(src, tmp / src.name)
+                (tmp / _META).write_text(
+                    json.dumps(meta, sort_keys=True, ensure_ascii=True, allow_nan=False), encoding="utf-8"
+                )
+        except OSError as err:
+            raise StoreError(write_error_message(self.root.parent, err)) from None
+
+    def _lacks(self, key: str, arrays: Mapping[str, Any]) -> bool:
+        obj = self.get(key)
+        return obj is not None and bool(set(arrays) - set(obj.array_names))
 
     def _damaged(self, key: str) -> bool:
         obj = self.get(key)
