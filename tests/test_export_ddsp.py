@@ -324,7 +324,10 @@ def test_volume_mel_and_f0_are_ddsp_s_of_the_exported_wav(exported, built: Path)
         f0 = np.pad(f0, (0, n - len(f0)))
         assert voiced.sum() > n // 3
         assert np.all(f0[voiced] > 0)  # svcprep's refined voicing only removes harvest's voiced frames
-        assert np.max(np.abs(it["f0"][voiced] - f0[voiced])) < 1.0
+        # svcprep's harvest searches the item's own fitted range (f0.search_range), DDSP's the
+        # whole 65-800 Hz: the same track to within harvest's own refinement steps
+        cents = np.abs(1200 * np.log2(it["f0"][voiced] / f0[voiced]))
+        assert np.median(cents) < 1.0 and np.max(cents) < 25.0
 
 
 def test_aug_mel_reproduces_from_gain_and_key_shift(exported) -> None:

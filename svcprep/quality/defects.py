@@ -279,8 +279,14 @@ def voice_profile(
     # the power mel of librosa.feature.melspectrogram's defaults (centred frames, zero padding,
     # Slaney bands from 0 Hz), without librosa's numba kernels: compiling those cost every
     # worker process about 20 s
+    x = np.asarray(a, dtype=np.float64)
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if not math.isfinite(peak):
+        return None
+    # out-of-range float samples would overflow float32 powers; a gain moves only MFCC 0
+    x = x / peak if peak > 1.0 else x
     mag = stft_magnitude(
-        np.asarray(a, dtype=np.float32), n_fft=n_fft, hop_length=hop_length, win_length=n_fft,
+        x.astype(np.float32), n_fft=n_fft, hop_length=hop_length, win_length=n_fft,
         pad_left=n_fft // 2, pad_right=n_fft // 2, pad_mode="constant",
     )  # fmt: skip
     fb = mel_filterbank(sample_rate_hz=sr, n_fft=n_fft, n_mels=40, fmin_hz=0.0, fmax_hz=min(8000.0, sr / 2))
@@ -293,4 +299,5 @@ def voice_profile(
 
     mfcc = dct(logmel, type=2, axis=0, norm="ortho")[1:13]
     pitch = 12.0 * math.log2(float(np.median(f0[v])) / 55.0)
-    return [round(pitch, 4), *(round(float(x), 4) for x in mfcc.mean(axis=1))]
+    profile = [round(pitch, 4), *(round(float(c), 4) for c in mfcc.mean(axis=1))]
+    return profile if all(math.isfinite(c) for c in profile) else None
