@@ -605,7 +605,7 @@ STAGES: dict[str, Stage] = {
         ),
         Stage(
             "f0",
-            1,
+            2,
             "item",
             section="f0",
             fields=GRID_FIELDS,

@@ -549,6 +549,12 @@ def _cleanup(
 # --------------------------------------------------------------------------- main API
 
 
+def _dio_speed(rate_hz: float, f0_ceil_hz: float) -> int:
+    """DIO's inner decimation: to about 3x the ceiling (on vocadito: 44.1 kHz, 1100 Hz -> 12,
+    the same RPA, voicing and median error as no decimation, 5-10x faster; 16 kHz -> 4)."""
+    return int(min(12, max(1, rate_hz // (3 * f0_ceil_hz))))
+
+
 def _prepass(
     xn: npt.NDArray[np.float64],
     *,
@@ -562,12 +568,10 @@ def _prepass(
     """DIO + StoneMask on a 16 kHz copy of normalised ``xn`` (0 = unvoiced), on the grid."""
     rate = _PREPASS_RATE_HZ if sample_rate_hz > _PREPASS_RATE_HZ else None
     ceil = max(min(f0_ceil_hz, (rate or sample_rate_hz) / 4 - 1.0), f0_floor_hz * 2)
-    # DIO decimates by ``speed`` inside; 3 x the ceiling keeps its band (16 kHz, 1100 Hz: 4,
-    # 4x faster than speed 1 with the same track on vocadito to 0.1 %)
-    speed = int(min(12, max(1, (rate or sample_rate_hz) // (3 * ceil))))
     cand, voiced = _chunked(
         xn, method="dio", sample_rate_hz=sample_rate_hz, hop_length=hop_length, n_frames=n_frames,
-        f0_floor_hz=f0_floor_hz, f0_ceil_hz=ceil, chunk_s=chunk_s, analysis_rate_hz=rate, dio_speed=speed,
+        f0_floor_hz=f0_floor_hz, f0_ceil_hz=ceil, chunk_s=chunk_s, analysis_rate_hz=rate,
+        dio_speed=_dio_speed(rate or sample_rate_hz, ceil),
     )  # fmt: skip
     return np.where(voiced, cand, 0.0)
 
@@ -793,9 +797,11 @@ def extract_f0(
                 f0_ceil_hz=f0_ceil_hz, chunk_s=chunk_s,
             )  # fmt: skip
             lo, hi = _range_from(prepass, frame_s=hop / sr, f0_floor_hz=f0_floor_hz, f0_ceil_hz=f0_ceil_hz)
+        world_rate = analysis_rate_hz if analysis_rate_hz is not None and analysis_rate_hz < sr else sr
         cand, native_voiced = _chunked(
             xn, method=method, sample_rate_hz=sr, hop_length=hop, n_frames=n_frames, f0_floor_hz=lo,
             f0_ceil_hz=hi, chunk_s=chunk_s, analysis_rate_hz=analysis_rate_hz,
+            dio_speed=_dio_speed(world_rate, hi) if method == "dio" else 1,
         )  # fmt: skip
     if method == "pyin":
         # pYIN reports 10-cent bin centres: move each to the periodicity peak nearby.
