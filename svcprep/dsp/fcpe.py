@@ -114,8 +114,22 @@ def _models_module() -> Any:
         raise _missing(f"{err.name or 'a dependency of torchfcpe'}") from None
 
 
+@functools.lru_cache(maxsize=1)
 def fcpe_device() -> str:
-    """``"cuda"`` when torch sees a GPU, else ``"cpu"``."""
+    """``"cuda"`` when torch sees a GPU, else ``"cpu"``.
+
+    Where no NVIDIA driver can be present (no ``/dev/nvidiactl`` or ``/proc/driver/nvidia``
+    on Linux; macOS) the answer is ``"cpu"`` without importing torch, which costs each
+    process about 2 s.
+    """
+    import os
+    import sys
+
+    if sys.platform == "darwin" or (
+        sys.platform.startswith("linux")
+        and not (os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia"))
+    ):
+        return "cpu"
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -205,9 +219,31 @@ def _onnx_session() -> tuple[Any, npt.NDArray[np.float64]]:
         session = ort.InferenceSession(
             _export_onnx(), sess_options=options, providers=["CPUExecutionProvider"]
         )
-    # the network's cent table is a buffer of the checkpoint: no need to build the network
+    return session, _cent_table()
+
+
+def _cent_table() -> npt.NDArray[np.float64]:
+    """The network's cent per output bin (a buffer of the checkpoint), cached beside the ONNX file."""
+    path = _onnx_cache_path()
+    table_path = None if path is None else path.with_suffix(".cents.npy")
+    if table_path is not None and table_path.is_file():
+        try:
+            table = np.load(table_path, allow_pickle=False)
+            if table.ndim == 1 and table.size and np.all(np.isfinite(table)):
+                return np.asarray(table, dtype=np.float64)
+        except (OSError, ValueError):
+            pass
     table = _checkpoint()["model"]["cent_table"].numpy().astype(np.float64)
-    return session, table
+    if table_path is not None:
+        import io
+
+        from svcprep.store.atomic import atomic_write_bytes
+
+        buf = io.BytesIO()
+        np.save(buf, table, allow_pickle=False)
+        with contextlib.suppress(OSError):
+            atomic_write_bytes(table_path, buf.getvalue(), fsync=False)
+    return table
 
 
 def decode_local_argmax(
@@ -325,14 +361,14 @@ def fcpe_f0_16k(audio_16k: npt.ArrayLike, *, threshold: float = FCPE_THRESHOLD) 
     ConfigError
         torch or torchfcpe is not installed.
     """
-    import torch
-
     mel = fcpe_mel(audio_16k)
     if fcpe_runtime() == "onnxruntime":
         session, table = _onnx_session()
         with _LOCK:
             sal = session.run(None, {"mel": np.ascontiguousarray(mel[None])})[0][0]
         return decode_local_argmax(sal, table, threshold=threshold)
+    import torch
+
     device = fcpe_device()
     net, _ = _network(device)
     with _LOCK:
