@@ -12,10 +12,7 @@ Fields that do not change any output (block sizes, shard sizes) are marked with
 
 from __future__ import annotations
 
-import json
 import math
-import types
-import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -27,11 +24,11 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from svcprep._strict import StrictScalars
 from svcprep.errors import ConfigError
 from svcprep.quality.flags import QualityConfig, parse_flag_names
 
@@ -66,30 +63,8 @@ def _no_key(**kwargs: Any) -> Any:
     return Field(json_schema_extra={"affects_output": False}, **kwargs)
 
 
-def _scalar_kind(annotation: Any) -> type | None:
-    """``bool`` or ``int`` when a field holds one (optionally None), else None."""
-    args = [a for a in typing.get_args(annotation) if a is not type(None)]
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
-        annotation = args[0]
-    return annotation if annotation in (bool, int) else None
-
-
-class _Frozen(BaseModel):
+class _Frozen(StrictScalars):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, allow_inf_nan=False)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _strict_scalars(cls, value: Any, info: ValidationInfo) -> Any:
-        # pydantic's lax mode turns "yes" into True, true into 1 and 2.0 into 2: a typo in a
-        # TOML file would then silently mean something else. Floats still accept integers.
-        field = cls.model_fields.get(info.field_name or "")
-        kind = _scalar_kind(field.annotation) if field is not None and value is not None else None
-        shown = json.dumps(value) if isinstance(value, (bool, str)) else repr(value)
-        if kind is bool and not isinstance(value, bool):
-            raise ValueError(f"{shown} is not a boolean: write true or false (no quotes)")
-        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ValueError(f"{shown} is not an integer: write a whole number without quotes or a point")
-        return value
 
 
 class LoadConfig(_Frozen):

@@ -25,6 +25,12 @@ from svcprep.testing import tone
         ("split.seed=true", "split.seed"),
         ("features.hop_length=512.0", "features.hop_length"),
         ('load.sample_rate_hz="22050"', "load.sample_rate_hz"),
+        ('slice.margin_s="0.1"', "slice.margin_s"),
+        ("slice.margin_s=true", "slice.margin_s"),
+        ('quality.max_clip_ratio="0.01"', "quality.max_clip_ratio"),
+        ("quality.min_clip_runs=2.0", "quality.min_clip_runs"),
+        ("quality.min_clip_runs=true", "quality.min_clip_runs"),
+        ("quality.max_octave_jumps_per_s=1e400", "quality.max_octave_jumps_per_s"),
     ],
 )
 def test_hostile_values_are_refused_naming_the_field(override: str, field: str) -> None:
@@ -34,8 +40,11 @@ def test_hostile_values_are_refused_naming_the_field(override: str, field: str) 
 
 
 def test_floats_still_take_integers_and_optional_ints_take_none() -> None:
-    cfg = load_config(overrides=["denoise.highpass_hz=30", "f0.analysis_sample_rate_hz=16000"])
+    cfg = load_config(
+        overrides=["denoise.highpass_hz=30", "f0.analysis_sample_rate_hz=16000", "quality.max_clip_ratio=0"]
+    )
     assert cfg.denoise.highpass_hz == 30.0 and cfg.f0.analysis_sample_rate_hz == 16000
+    assert cfg.quality.max_clip_ratio == 0.0
 
 
 def test_a_non_utf8_config_file_is_a_config_error(tmp_path) -> None:

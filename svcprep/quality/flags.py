@@ -22,7 +22,9 @@ from enum import Enum
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from svcprep._strict import StrictScalars
 
 __all__ = [
     "FLAG_DOCS",
@@ -268,7 +270,7 @@ class Flag:
     detail: str
 
 
-class QualityConfig(BaseModel):
+class QualityConfig(StrictScalars):
     """Thresholds of every quality flag (units in the names).
 
     Defaults were set from ``bench/bench_quality.py`` (see the README table). The
