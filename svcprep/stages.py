@@ -574,7 +574,7 @@ STAGES: dict[str, Stage] = {
         ),
         Stage(
             "denoise",
-            1,
+            2,
             "item",
             section="denoise",
             upstream=("loudness",),

@@ -87,6 +87,111 @@ def _noise_sample(
     return np.ascontiguousarray(frames[keep].ravel())
 
 
+# noisereduce's stationary gate, reproduced with the same arithmetic (its chunks of 600,000
+# samples with 30,000 of context, scipy's STFT conventions, top-db clamp, threshold, mask
+# smoothing and inverse STFT) in float32 with a separable mask smoothing and a vectorised
+# overlap-add: the same output to float32 rounding, about 3x faster (tests/test_denoise.py)
+_NR_CHUNK = 600_000
+_NR_PAD = 30_000
+_NR_TOP_DB = 80.0
+_EPS = float(np.finfo(np.float64).eps)
+
+
+def _triangle(n: int) -> npt.NDArray[np.float64]:
+    """One axis of noisereduce's smoothing filter (2n + 1 taps), normalised to sum 1."""
+    k = np.concatenate([np.linspace(0, 1, n + 1, endpoint=False), np.linspace(1, 0, n + 2)])[1:-1]
+    return np.asarray(k / k.sum(), dtype=np.float64)
+
+
+class _Gate:
+    """Spectral gating of one signal against a fixed noise spectrum (noisereduce's stationary mode)."""
+
+    def __init__(
+        self, noise: FloatArray, *, sample_rate_hz: float, n_fft: int, prop: float, n_std: float,
+        freq_smooth_hz: float, time_smooth_ms: float,
+    ) -> None:  # fmt: skip
+        self.n_fft, self.hop, self.prop = n_fft, n_fft // 4, prop
+        # scipy's "hann" window of that length: periodic
+        self.win = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+        n_freq = int(freq_smooth_hz / (sample_rate_hz / (n_fft / 2)))
+        n_time = int(time_smooth_ms / (self.hop / sample_rate_hz * 1000))
+        if n_freq < 1 or n_time < 1:
+            raise ConfigError("the spectral gate's mask smoothing is shorter than one bin or frame")
+        self.k_freq = _triangle(n_freq).astype(np.float32) if n_freq > 1 or n_time > 1 else None
+        self.k_time = _triangle(n_time).astype(np.float32)
+        self.n_time = n_time
+        db = self._db(self._stft(np.asarray(noise[:_NR_CHUNK], dtype=np.float32)))
+        self.thresh = (db.mean(axis=1) + db.std(axis=1) * n_std).astype(np.float32)
+
+    def _stft(self, x: FloatArray) -> npt.NDArray[np.complex64]:
+        """scipy.signal.stft(x, nperseg=n_fft, noverlap=3 n_fft / 4, padded=False): (freq, frames)."""
+        import scipy.fft
+
+        n = self.n_fft
+        xp = np.pad(x, (n // 2, n // 2))
+        n_seg = (xp.size - n) // self.hop + 1
+        frames = np.lib.stride_tricks.sliding_window_view(xp, n)[:: self.hop][:n_seg]
+        spec = scipy.fft.rfft(frames * self.win, axis=1)
+        spec *= np.float32(1.0 / float(self.win.sum()))
+        return np.ascontiguousarray(spec.T)
+
+    @staticmethod
+    def _db(spec: npt.NDArray[np.complex64]) -> FloatArray:
+        db = 20.0 * np.log10(np.abs(spec) + np.float32(_EPS))
+        return np.maximum(db, db.max(axis=1, keepdims=True) - np.float32(_NR_TOP_DB))
+
+    def _istft(self, spec: npt.NDArray[np.complex64]) -> FloatArray:
+        """scipy.signal.istft of the one-sided ``spec`` with the same window and overlap."""
+        import scipy.fft
+
+        n, hop = self.n_fft, self.hop
+        n_seg = spec.shape[1]
+        frames = scipy.fft.irfft(spec.T, n=n, axis=1)[:, :n].astype(np.float32)
+        frames *= self.win * np.float32(float(self.win.sum()))
+        length = n + (n_seg - 1) * hop
+        out = np.zeros(length, dtype=np.float32)
+        norm = np.zeros(length, dtype=np.float32)
+        w2 = self.win * self.win
+        parts = n // hop
+        for k in range(parts):  # frame j's k-th hop-long block lands at (j + k) * hop
+            blocks = frames[:, k * hop : (k + 1) * hop]
+            out[k * hop : k * hop + n_seg * hop] += blocks.reshape(-1)
+            norm[k * hop : k * hop + n_seg * hop] += np.tile(w2[k * hop : (k + 1) * hop], n_seg)
+        out = out[n // 2 : -(n // 2)]
+        norm = norm[n // 2 : -(n // 2)]
+        return np.asarray(out / np.where(norm > 1e-10, norm, np.float32(1.0)), dtype=np.float32)
+
+    def _chunk(self, c: FloatArray) -> FloatArray:
+        from scipy.ndimage import convolve1d
+
+        spec = self._stft(c)
+        mask = (self._db(spec) > self.thresh[:, None]).astype(np.float32) * np.float32(self.prop)
+        mask += np.float32(1.0 - self.prop)
+        if self.k_freq is not None:
+            mask = convolve1d(mask, self.k_freq, axis=0, mode="constant")
+            mask = convolve1d(mask, self.k_time, axis=1, mode="constant")
+        y = self._istft(spec * mask)
+        out = np.zeros(c.size, dtype=np.float32)
+        out[: min(y.size, c.size)] = y[: c.size]
+        return out
+
+    def __call__(self, x: FloatArray) -> FloatArray:
+        n = x.size
+        # zeros beyond the signal's ends only matter within a frame and the smoothing's reach;
+        # the left padding keeps noisereduce's frame grid (30,000 samples mod the hop)
+        need = self.n_fft + (self.n_time + 2) * self.hop
+        left = _NR_PAD - self.hop * max(0, (_NR_PAD - need) // self.hop)
+        out = np.empty(n, dtype=np.float32)
+        for start in range(0, n, _NR_CHUNK):
+            a = start - (_NR_PAD if start else left)
+            b = min(start + _NR_CHUNK + _NR_PAD, n + need)
+            c = np.zeros(b - a, dtype=np.float32)
+            c[max(0, -a) : min(b, n) - a] = x[max(0, a) : min(b, n)]
+            stop = min(start + _NR_CHUNK, n)
+            out[start:stop] = self._chunk(c)[start - a : stop - a]
+        return out
+
+
 def _check_highpass(sample_rate_hz: float, cutoff_hz: float, order: int) -> None:
     nyquist = sample_rate_hz / 2.0
     if not (math.isfinite(cutoff_hz) and 0.0 <= cutoff_hz < nyquist):
@@ -201,22 +306,26 @@ def spectral_gate(
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         warnings.simplefilter("ignore", UserWarning)
+        freq_smooth_hz = max(_FREQ_MASK_SMOOTH_HZ, 2.0 * sample_rate_hz / n_fft + 1.0)
+        time_smooth_ms = max(_TIME_MASK_SMOOTH_MS, 1000.0 * n_fft / 4 / sample_rate_hz + 1.0)
         common = {
             "y": x,
             "sr": sample_rate_hz,
             "prop_decrease": strength,
             "n_fft": n_fft,
-            "freq_mask_smooth_hz": max(_FREQ_MASK_SMOOTH_HZ, 2.0 * sample_rate_hz / n_fft + 1.0),
-            "time_mask_smooth_ms": max(_TIME_MASK_SMOOTH_MS, 1000.0 * n_fft / 4 / sample_rate_hz + 1.0),
+            "freq_mask_smooth_hz": freq_smooth_hz,
+            "time_mask_smooth_ms": time_smooth_ms,
             "n_jobs": 1,
         }
         noise_sample = _noise_sample(x, sample_rate_hz, n_fft) if stationary else None
-        noisereduce = _noisereduce()
         if noise_sample is not None:
-            out = noisereduce.reduce_noise(
-                stationary=True, y_noise=noise_sample, n_std_thresh_stationary=n_std_thresh, **common
-            )
+            gate = _Gate(
+                noise_sample, sample_rate_hz=sample_rate_hz, n_fft=n_fft, prop=strength, n_std=n_std_thresh,
+                freq_smooth_hz=freq_smooth_hz, time_smooth_ms=time_smooth_ms,
+            )  # fmt: skip
+            out = gate(x)
         else:
+            noisereduce = _noisereduce()
             out = noisereduce.reduce_noise(
                 stationary=False,
                 time_constant_s=_NONSTATIONARY_TIME_CONSTANT_S,
