@@ -58,7 +58,13 @@ from svcprep.stages import (
     variants,
 )
 from svcprep.store.atomic import atomic_write_bytes, sweep_temporaries, write_error_message
-from svcprep.store.keys import FileHashMemo, canonical_json, digest_bytes, library_versions
+from svcprep.store.keys import (
+    FileHashMemo,
+    canonical_json,
+    digest_bytes,
+    forget_file_digests,
+    library_versions,
+)
 from svcprep.store.lock import BuildLock
 from svcprep.store.objects import ObjectStore
 from svcprep.store.shards import ShardItem, plan_shards, write_shard
@@ -66,6 +72,7 @@ from svcprep.store.verify import repair_latest
 from svcprep.store.versions import (
     VERSION_FORMAT,
     latest_version_id,
+    list_versions,
     manifest_text,
     next_version_id,
     publish_pointer,
@@ -433,7 +440,7 @@ class _ItemRun:
         self, key: str, stage: str, make: Callable[[], npt.NDArray[np.float32]]
     ) -> npt.NDArray[np.float32]:
         if key not in self._audio:
-            obj = self.store.get(key)
+            obj = self.store.get(key, verify=True)  # a damaged object is computed again
             if obj is not None:
                 self._audio[key] = obj.array("audio")
             else:
@@ -499,7 +506,7 @@ class _ItemRun:
     def feature(self, stage: Stage, key: str, y: Callable[[], npt.NDArray[np.float32]]) -> dict[str, Any]:
         """One feature stage's cached arrays, computed on its own grid when missing."""
         if key not in self._features:
-            obj = self.store.get(key)
+            obj = self.store.get(key, verify=True)
             if obj is not None:
                 self._features[key] = {n: obj.array(n) for n in obj.array_names}
             else:
@@ -585,8 +592,8 @@ def run_item(
     run = _ItemRun(plan, cfg, store)
     # every object a shard may have to be written from (a repaired store lacks some)
     needed = [k for _, ks in run.per_variant for k in ks.all() if k != plan.segment_key]
-    if not compute and not all(store.has(k) for k in needed):
-        return None
+    if not compute and not all(store.get(k, verify=True) is not None for k in needed):
+        return None  # (a damaged object, in or out of the latest version, is recomputed)
     sr = cfg.load.sample_rate_hz
     out = ItemOutcome()
     out.objects = sorted(
@@ -597,9 +604,11 @@ def run_item(
         meta = run.record_meta(variant, keys)
         ok = not meta["error"]
         if ok and not all(
-            store.has(k) for k in [*keys.features.values(), keys.audio] if k != plan.segment_key
+            store.get(k, verify=True) is not None
+            for k in [*keys.features.values(), keys.audio]
+            if k != plan.segment_key
         ):
-            run.features(variant, keys)  # the record is cached, but a repaired store lost arrays
+            run.features(variant, keys)  # the record is cached, but arrays were lost or damaged
         quality_metrics: dict[str, Any] = {}
         if ok and keys.quality is not None:
             try:
@@ -1057,6 +1066,7 @@ def build(
 
     with BuildLock(out_p), runner:
         sweep_temporaries(out_p)
+        forget_file_digests()  # digests are memoised within one build only
         repaired = repair_latest(out_p)  # damaged shards/objects of the latest version: recomputed below
         objects_root = str(out_p / "objects")
         records: list[Record] = [
@@ -1174,6 +1184,9 @@ def build(
                     _lost_source,
                     what="source",
                 )
+            # longest first: the last task to finish is a short one, so no worker idles long
+            # at the end (results are sorted afterwards: the order changes nothing)
+            todo_items.sort(key=lambda ip: (ip.start - ip.end, ip.item_id))
             task_items = ui.task("features", len(todo_items))
             runner.map(
                 _item_task,
@@ -1296,6 +1309,14 @@ def _shard_loader(
     return load
 
 
+def _readable_version(out: Path, vid: str) -> bool:
+    try:
+        read_version(out, vid)
+    except StoreError:
+        return False
+    return True
+
+
 def _transient(
     plans: Sequence[SourcePlan],
     items: Sequence[ItemPlan],
@@ -1407,10 +1428,12 @@ def _publish(
             }
         )
     )
+    pointer_ok = True
     try:
         prev = latest_version_id(out)
-    except StoreError:
-        prev = None  # a damaged pointer: publishing afresh repairs it
+    except StoreError:  # a damaged pointer: the newest readable version is the parent
+        pointer_ok = False
+        prev = next((v for v in reversed(list_versions(out)) if _readable_version(out, v)), None)
     prev_rec: dict[str, Any] | None = None
     if prev is not None:
         try:
@@ -1423,6 +1446,8 @@ def _publish(
             for g in groups:
                 same.update(write_shard(out / "shards", g, layout=layout)[1])
             _restore_manifest(out, prev, text)
+            if not pointer_ok:
+                publish_pointer(out, prev)
             sync_top_manifest(out, prev)
             _settle(store, cfg, arrays, same, transient)
             return prev, False, prev
@@ -1430,7 +1455,9 @@ def _publish(
     shard_ids = []
     task = ui.task("write shards", len(groups))
     for g in groups:
-        sid, idx = write_shard(out / "shards", g, layout=layout)
+        # a shard this version shares with an older one is checked first: only the latest
+        # version's were checked when the build started
+        sid, idx = write_shard(out / "shards", g, layout=layout, verify_existing=True)
         shard_ids.append(sid)
         index.update(idx)
         ui.advance(task)

@@ -246,3 +246,26 @@ def test_export_never_writes_through_a_link_in_dest_and_overwrite_sweeps_staging
 def test_long_names_are_bounded() -> None:
     a, b = safe_name("x" * 250 + "a"), safe_name("x" * 250 + "b")
     assert len(a) <= 120 and len(b) <= 120 and a != b
+
+
+@pytest.mark.parametrize("framework", ["rvc", "sovits"])
+def test_a_source_named_with_250_bytes_builds_and_exports(tmp_path: Path, framework: str) -> None:
+    # regression: the exporter's temporary file name grew past the 255-byte limit
+    preset = {"rvc": "rvc-v2-40k", "sovits": "sovits-4.1"}[framework]
+    cfg = load_config(base=get_preset(preset).config, overrides=FAST)
+    sr = cfg.load.sample_rate_hz
+    raw = tmp_path / "raw"
+    (raw / "alice").mkdir(parents=True)
+    long_name = "é" * 60 + "n" * 126 + ".wav"  # 250 bytes in UTF-8
+    assert len(long_name.encode()) == 250
+    for k, name in enumerate((long_name, "short.wav")):
+        v = sing_phrase(sample_rate_hz=sr, notes_hz=(220.0 + 30 * k, 262.0), note_s=1.2, pause_s=0.2, seed=k)
+        sf.write(raw / "alice" / name, v.audio, sr, subtype="PCM_16")
+    out = tmp_path / "out"
+    svcprep.build(raw, out, cfg, jobs=1)
+    records = svcprep.open(out).manifest
+    assert any(r["source"] == f"alice/{long_name}" and r["status"] == "ok" for r in records)
+    report = export_dataset(out, framework, tmp_path / "dest")
+    written = list((tmp_path / "dest").rglob("*.wav"))
+    assert len(written) >= 2 and all(len(p.name.encode()) <= 255 for p in written)
+    assert report.dest == tmp_path / "dest"

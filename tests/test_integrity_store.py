@@ -99,13 +99,30 @@ def test_deleted_and_truncated_shards_and_objects_are_rebuilt(copy) -> None:
     assert len(svcprep.open(out, verify=True)) == 4
 
 
+def test_a_damaged_cache_object_outside_the_latest_version_is_recomputed_in_one_build(copy) -> None:
+    raw, out = copy
+    first = svcprep.open(out).info["shards"]
+    before = _snapshot(out)
+    other = svcprep.load_config(overrides=[*SETTINGS, "mel.n_mels=64"])
+    svcprep.build(raw, out, other, jobs=1)  # the 128-band mel objects now belong to v0001 only
+    # their rows live in v0001's shards: damage one of those, then go back to 128 bands
+    _flip(out / "shards" / first[0] / "mel.npy")
+    rep = _build(raw, out)
+    assert rep.stage_runs.get("mel", 0) >= 1, "the damaged rows were recomputed, not copied"
+    latest = svcprep.open(out, verify=True)
+    assert latest.info["shards"] == first
+    now = _snapshot(out)
+    assert {k: now[k] for k in before} == before and verify(out).ok
+
+
 def test_unreadable_store_files_are_store_errors_and_a_build_repairs_them(copy) -> None:
     raw, out = copy
     (out / "LATEST").write_bytes(b"\xff\xfev0001\n")
     with pytest.raises(StoreError, match="LATEST"):
         svcprep.open(out)
     assert main(["versions", str(out)]) == 2
-    _build(raw, out)  # publishes afresh
+    rep = _build(raw, out)  # nothing changed: the pointer is rewritten to the newest version
+    assert not rep.published and (out / "LATEST").read_text().strip() == "v0001"
     assert len(svcprep.open(out)) == 4
 
     vid = svcprep.open(out).version
@@ -120,6 +137,12 @@ def test_unreadable_store_files_are_store_errors_and_a_build_repairs_them(copy) 
         len(ds) == 4
         and (out / "manifest.jsonl").read_bytes() == (out / "versions" / f"{vid}.manifest.jsonl").read_bytes()
     )
+
+    # a damaged pointer with changed content: the new version's parent is the newest kept one
+    (out / "LATEST").write_bytes(b"garbage")
+    rep = svcprep.build(raw, out, svcprep.load_config(overrides=[*SETTINGS, "mel.n_mels=64"]), jobs=1)
+    assert rep.published and svcprep.open(out).info["parent"] == vid, "the history is kept"
+    vid = svcprep.open(out).version
 
     (out / "versions" / f"{vid}.json").write_text("{broken", encoding="utf-8")
     with pytest.raises(StoreError, match=f"{vid}.json"):

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import metadata
@@ -45,13 +46,43 @@ def digest_bytes(data: bytes | str) -> str:
     return xxhash.xxh3_128_hexdigest(data)
 
 
-def file_digest(path: str | os.PathLike[str]) -> str:
-    """128-bit xxh3 hex digest of a file's bytes, read in 4 MiB chunks."""
+def file_digest(path: str | os.PathLike[str], *, memo: bool = False) -> str:
+    """128-bit xxh3 hex digest of a file's bytes, read in 4 MiB chunks.
+
+    ``memo=True`` reuses a digest this process computed in the last 10 minutes, since the
+    last :func:`forget_file_digests`, for the same file (inode, size and modification
+    time): a shard that many cached objects point into is read once per build, not once
+    per object.
+    """
+    key = None
+    if memo:
+        st = os.stat(path)
+        key = (os.fspath(path), st.st_ino, st.st_size, st.st_mtime_ns)
+        with _DIGEST_LOCK:
+            hit = _DIGEST_MEMO.get(key)
+            if hit is not None and time.monotonic() - hit[1] < _DIGEST_MEMO_S:
+                return hit[0]
     h = xxhash.xxh3_128()
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
             h.update(chunk)
-    return h.hexdigest()
+    out = h.hexdigest()
+    if key is not None:
+        with _DIGEST_LOCK:
+            _DIGEST_MEMO[key] = (out, time.monotonic())
+    return out
+
+
+# a long-lived worker (Dask) re-reads a file after this long even if nothing about it changed
+_DIGEST_MEMO_S = 600.0
+_DIGEST_MEMO: dict[tuple[str, int, int, int], tuple[str, float]] = {}
+_DIGEST_LOCK = threading.Lock()
+
+
+def forget_file_digests() -> None:
+    """Drop the memo of :func:`file_digest` (every build starts with it empty)."""
+    with _DIGEST_LOCK:
+        _DIGEST_MEMO.clear()
 
 
 _SHA256_MEMO: dict[tuple[str, int, int], str] = {}

@@ -69,6 +69,23 @@ class StoredObject:
         """Arrays not kept after publishing (a source's decoded audio); the stage must run again."""
         return list(self.meta.get("_dropped", []))
 
+    def _ref_problems(self, name: str, ref: list[Any]) -> list[str]:
+        from svcprep.store.keys import file_digest
+
+        shard = self.folder.parent.parent.parent / "shards" / str(ref[0])
+        where = f"{self.folder}: {name} lies in shard {ref[0]}"
+        try:
+            n_rows = self._shard_array(name, ref).shape[0]
+            index = json.loads((shard / "index.json").read_text(encoding="utf-8"))
+            digest = index.get("digests", {}).get(f"{name}.npy") if isinstance(index, dict) else None
+            if digest is not None and file_digest(shard / f"{name}.npy", memo=True) != digest:
+                return [f"{where}, whose {name}.npy does not match its digest (damaged)"]
+        except (OSError, ValueError, IndexError, AttributeError) as err:
+            return [f"{where}, which is unreadable ({err})"]
+        if not 0 <= int(ref[1]) <= int(ref[2]) <= n_rows:
+            return [f"{self.folder}: {name} rows {ref[1]}:{ref[2]} lie outside shard {ref[0]}"]
+        return []
+
     def _shard_array(self, name: str, ref: list[Any]) -> npt.NDArray[Any]:
         shards = self.folder.parent.parent.parent / "shards"
         return np.load(shards / str(ref[0]) / f"{name}.npy", mmap_mode="r", allow_pickle=False)
@@ -82,14 +99,7 @@ class StoredObject:
         refs = self.in_shard
         for name in self.array_names:
             if name in refs:
-                ref = refs[name]
-                try:
-                    n_rows = self._shard_array(name, ref).shape[0]
-                except (OSError, ValueError, IndexError) as err:
-                    out.append(f"{self.folder}: {name} lies in shard {ref[0]}, which is unreadable ({err})")
-                    continue
-                if not 0 <= int(ref[1]) <= int(ref[2]) <= n_rows:
-                    out.append(f"{self.folder}: {name} rows {ref[1]}:{ref[2]} lie outside shard {ref[0]}")
+                out.extend(self._ref_problems(name, refs[name]))
                 continue
             f = self.folder / f"{name}.npy"
             try:
