@@ -674,7 +674,7 @@ STAGES: dict[str, Stage] = {
         ),
         Stage(
             "quality",
-            2,
+            3,
             "item",
             fields=(*GRID_FIELDS, *_F0_LIMITS),
             upstream=("slice", "f0"),
@@ -912,6 +912,12 @@ def run_quality(
     sr = cfg.load.sample_rate_hz
     hop = cfg.features.hop_length
     second = f0.get("f0_prepass") if second_f0_method(cfg) else None
+    floor, ceil = cfg.f0.f0_floor_hz, cfg.f0.f0_ceil_hz
+    if second is not None:
+        from svcprep.dsp.f0 import range_from_prepass
+
+        # "at the limits" means at the limits harvest searched: the item's fitted range
+        floor, ceil = range_from_prepass(second, frame_s=hop / sr, f0_floor_hz=floor, f0_ceil_hz=ceil)
     metrics = quality_metrics(
         y,
         sample_rate_hz=sr,
@@ -919,8 +925,8 @@ def run_quality(
         voiced=f0["uv"].astype(bool),
         periodicity=f0.get("periodicity"),
         hop_length=hop,
-        f0_floor_hz=cfg.f0.f0_floor_hz,
-        f0_ceil_hz=cfg.f0.f0_ceil_hz,
+        f0_floor_hz=floor,
+        f0_ceil_hz=ceil,
         second_f0_hz=second,
     )
     clean = {k: round(float(v), 6) for k, v in metrics.items() if np.isfinite(v)}

@@ -57,6 +57,7 @@ __all__ = [
     "extract_f0_as",
     "fill_unvoiced",
     "fit_search_range",
+    "range_from_prepass",
     "read_f0_csv",
     "refine_voicing",
     "resize_track",
@@ -576,9 +577,26 @@ def _prepass(
     return np.where(voiced, cand, 0.0)
 
 
-def _range_from(
-    prepass_hz: npt.NDArray[np.float64], *, frame_s: float, f0_floor_hz: float, f0_ceil_hz: float
+def range_from_prepass(
+    prepass_hz: npt.ArrayLike, *, frame_s: float, f0_floor_hz: float, f0_ceil_hz: float
 ) -> tuple[float, float]:
+    """The search range a pre-pass track gives (see :func:`fit_search_range`).
+
+    Parameters
+    ----------
+    prepass_hz
+        :attr:`F0Track.prepass_f0_hz` (0 = unvoiced).
+    frame_s
+        Seconds per frame (``hop_length / sample_rate_hz``).
+    f0_floor_hz, f0_ceil_hz
+        The full range.
+
+    Returns
+    -------
+    tuple of float
+        ``(floor_hz, ceil_hz)``: the range the adaptive harvest searched.
+    """
+    prepass_hz = np.asarray(prepass_hz, dtype=np.float64)
     v = prepass_hz[(prepass_hz >= f0_floor_hz) & (prepass_hz <= f0_ceil_hz)]
     if v.size * frame_s < _PREPASS_MIN_VOICED_S or v.size < _PREPASS_MIN_VOICED_RATIO * prepass_hz.size:
         return float(f0_floor_hz), float(f0_ceil_hz)
@@ -631,7 +649,7 @@ def fit_search_range(
         xn, sample_rate_hz=int(sample_rate_hz), hop_length=int(hop_length), n_frames=n,
         f0_floor_hz=f0_floor_hz, f0_ceil_hz=f0_ceil_hz, chunk_s=30.0,
     )  # fmt: skip
-    return _range_from(
+    return range_from_prepass(
         pre, frame_s=hop_length / sample_rate_hz, f0_floor_hz=f0_floor_hz, f0_ceil_hz=f0_ceil_hz
     )
 
@@ -796,7 +814,10 @@ def extract_f0(
                 xn, sample_rate_hz=sr, hop_length=hop, n_frames=n_frames, f0_floor_hz=f0_floor_hz,
                 f0_ceil_hz=f0_ceil_hz, chunk_s=chunk_s,
             )  # fmt: skip
-            lo, hi = _range_from(prepass, frame_s=hop / sr, f0_floor_hz=f0_floor_hz, f0_ceil_hz=f0_ceil_hz)
+            # from the float32 track the F0Track holds: the quality stage derives the same range
+            lo, hi = range_from_prepass(
+                prepass.astype(np.float32), frame_s=hop / sr, f0_floor_hz=f0_floor_hz, f0_ceil_hz=f0_ceil_hz
+            )
         world_rate = analysis_rate_hz if analysis_rate_hz is not None and analysis_rate_hz < sr else sr
         cand, native_voiced = _chunked(
             xn, method=method, sample_rate_hz=sr, hop_length=hop, n_frames=n_frames, f0_floor_hz=lo,
