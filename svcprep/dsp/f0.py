@@ -101,6 +101,10 @@ _PREPASS_ABOVE = 2.0 ** (7 / 12)
 # Too little voicing to trust the pre-pass: search the full range.
 _PREPASS_MIN_VOICED_S = 0.25
 _PREPASS_MIN_VOICED_RATIO = 0.05
+# A pre-pass steadier than a major third between its 2nd and 98th percentiles is more
+# likely locked on mains hum or another steady tone than on a voice (bench_quality: hum as
+# loud as the voice fitted 50-75 Hz and lost the voice): search the full range.
+_PREPASS_MIN_SPREAD = 2.0 ** (4 / 12)
 _SEARCH_RANGES: tuple[str, ...] = ("fixed", "adaptive")
 SearchRange = Literal["fixed", "adaptive"]
 
@@ -601,6 +605,8 @@ def range_from_prepass(
     if v.size * frame_s < _PREPASS_MIN_VOICED_S or v.size < _PREPASS_MIN_VOICED_RATIO * prepass_hz.size:
         return float(f0_floor_hz), float(f0_ceil_hz)
     lo, hi = np.percentile(v, _PREPASS_PERCENTILES)
+    if hi < lo * _PREPASS_MIN_SPREAD:
+        return float(f0_floor_hz), float(f0_ceil_hz)
     return max(float(f0_floor_hz), float(lo) * _PREPASS_BELOW), min(
         float(f0_ceil_hz), float(hi) * _PREPASS_ABOVE
     )
@@ -618,8 +624,9 @@ def fit_search_range(
 
     A DIO + StoneMask pre-pass on a 16 kHz copy of ``y`` finds the voiced frames; the
     range runs from a fourth below their 2nd percentile to a fifth above their 98th,
-    inside ``[f0_floor_hz, f0_ceil_hz]``, so it always spans at least an octave. With
-    under 0.25 s or 5 % of frames voiced it is the full ``[f0_floor_hz, f0_ceil_hz]``.
+    inside ``[f0_floor_hz, f0_ceil_hz]``, so it always spans more than an octave and a
+    third. With under 0.25 s or 5 % of frames voiced, or a pre-pass steadier than a major
+    third (mains hum, a steady tone), it is the full ``[f0_floor_hz, f0_ceil_hz]``.
 
     Parameters
     ----------
