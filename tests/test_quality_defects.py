@@ -175,3 +175,31 @@ def test_voice_profile_tracks_pitch(voice: np.ndarray) -> None:
     prof = voice_profile(voice, sample_rate_hz=SR, f0_hz=f0, voiced=np.ones(n, bool), hop_length=512)
     assert prof is not None and prof[0] == pytest.approx(24.0, abs=1e-3)  # 220 Hz = 24 semitones above 55
     assert len(prof) == 13 and np.isfinite(prof).all()
+
+
+def test_transformed_duplicate_search_aligns_only_plausible_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    # regression: every pair of similar length and pitch was aligned (4,000 items: 8 minutes);
+    # the contour's distribution and course pre-filter them, and a planted copy is still found
+    from svcprep.quality import duplicates as dup
+
+    rng = np.random.default_rng(7)
+
+    def melody(n: int) -> np.ndarray:
+        c = np.repeat(rng.integers(-7, 8, size=n // 25 + 1) * 100.0, 25)[:n] + 5000 + rng.normal(0, 5, n)
+        c[np.arange(n) % 25 >= 22] = 0  # a breath after every note
+        return c
+
+    contours = {
+        f"s/take{k:04d}": {"cents": melody(int(rng.integers(150, 400))).tolist()} for k in range(2000)
+    }
+    original = np.asarray(contours["s/take0042"]["cents"])
+    t = np.arange(round(original.size * 1.05)) / 1.05
+    copy = np.interp(t, np.arange(original.size), original) + 150.0  # stretched 1.05, shifted 1.5 semitones
+    copy[np.interp(t, np.arange(original.size), (original > 0).astype(float)) < 1] = 0
+    contours["s/zcopy"] = {"cents": copy.tolist()}
+    calls = []
+    real = dup._contour_score
+    monkeypatch.setattr(dup, "_contour_score", lambda a, b: calls.append(1) or real(a, b))
+    found = dup.transformed_duplicates(contours, min_score=0.8)
+    assert [(m.item_id, m.other_id) for m in found] == [("s/zcopy", "s/take0042")]
+    assert len(calls) < 100, f"{len(calls)} alignments for 2,001 items"

@@ -694,6 +694,29 @@ _MAX_SHIFT_CENTS = 250.0  # +-2 semitones and a margin
 _STRETCHES = (0.88, 1.14)  # 0.9-1.1 and a margin for the slicer's margins
 _MIN_JOINT_FRAMES = 40
 _MIN_CONTOUR_SPREAD_CENTS = 50.0
+# Pre-filter: a shifted or stretched copy keeps the distribution of its contour around the
+# median (time scaling and a constant shift do not change it). Pairs whose 20/35/65/80 %
+# quantiles of (cents - median) differ by more than this are never aligned: it makes the
+# search a vectorised scan per item instead of an alignment per pair (10,000 items).
+_SHAPE_QUANTILES = (20.0, 35.0, 65.0, 80.0)
+_SHAPE_TOL_CENTS = 120.0
+# ... and the melody's course: the mean of (cents - median) in each sixteenth of the item
+# (a stretch scales the item as a whole, so its sixteenths line up); pairs whose bins differ
+# by more than this on average (over bins voiced in both) are never aligned either
+_COURSE_BINS = 16
+_COURSE_TOL_CENTS = 80.0
+
+
+def _course(c: npt.NDArray[np.float64], median: float) -> npt.NDArray[np.float64]:
+    """Mean of (cents - median) over the voiced frames of each of the equal parts (NaN: none)."""
+    edges = np.linspace(0, c.size, _COURSE_BINS + 1).astype(np.int64)
+    out = np.full(_COURSE_BINS, np.nan)
+    for k in range(_COURSE_BINS):
+        part = c[edges[k] : edges[k + 1]]
+        v = part[part > 0]
+        if v.size:
+            out[k] = float(v.mean()) - median
+    return out
 
 
 def f0_contour(f0_hz: npt.ArrayLike, voiced: npt.ArrayLike, *, frame_s: float) -> dict[str, Any]:
@@ -813,15 +836,28 @@ def transformed_duplicates(
         # a held note matches any held note: only a contour that moves can be recognised
         if voiced.size < _MIN_JOINT_FRAMES or np.std(voiced) < _MIN_CONTOUR_SPREAD_CENTS:
             continue
-        rows.append((item_id, c, float(np.median(voiced))))
+        med = float(np.median(voiced))
+        rows.append((item_id, c, med, np.percentile(voiced - med, _SHAPE_QUANTILES), _course(c, med)))
     rows.sort(key=lambda r: r[1].size)
     best: dict[str, TransformMatch] = {}
     sizes = np.array([r[1].size for r in rows])
-    for i, (ia, ca, ma) in enumerate(rows):
+    medians = np.array([r[2] for r in rows])
+    shapes = np.array([r[3] for r in rows]).reshape(len(rows), len(_SHAPE_QUANTILES))
+    courses = np.array([r[4] for r in rows]).reshape(len(rows), _COURSE_BINS)
+    have = np.isfinite(courses)
+    courses = np.where(have, courses, 0.0)
+    for i, (ia, ca, ma, qa, _ua) in enumerate(rows):
         hi = int(np.searchsorted(sizes, ca.size * _STRETCHES[1], side="right"))
-        for j in range(i + 1, hi):
-            ib, cb, mb = rows[j]
-            if abs(mb - ma) > _MAX_SHIFT_CENTS or (skip and frozenset((ia, ib)) in skip):
+        near = (np.abs(medians[i + 1 : hi] - ma) <= _MAX_SHIFT_CENTS) & (
+            np.max(np.abs(shapes[i + 1 : hi] - qa), axis=1) <= _SHAPE_TOL_CENTS
+        )
+        both = have[i + 1 : hi] & have[i]
+        n_both = both.sum(axis=1)
+        diff = (np.abs(courses[i + 1 : hi] - courses[i]) * both).sum(axis=1)
+        near &= (n_both >= _COURSE_BINS // 2) & (diff <= _COURSE_TOL_CENTS * np.maximum(n_both, 1))
+        for j in (i + 1 + np.flatnonzero(near)).tolist():
+            ib, cb, _mb, _qb, _ub = rows[j]
+            if skip and frozenset((ia, ib)) in skip:
                 continue
             first, second = (ia, ib) if ia < ib else (ib, ia)
             c1, c2 = (ca, cb) if ia < ib else (cb, ca)
