@@ -15,6 +15,7 @@ __all__ = [
     "DependencyError",
     "EmptyAudioError",
     "NonFiniteAudioError",
+    "QualityInputError",
     "SourceRateError",
     "StoreError",
     "SvcprepError",
@@ -64,6 +65,10 @@ class SourceRateError(AudioDecodeError):
     """The declared sample rate is missing, zero or outside the accepted range."""
 
     reason = "bad_sample_rate"
+
+
+class QualityInputError(SvcprepError, ValueError):
+    """Arrays given to a quality metric have the wrong shape, length or type."""
 
 
 class TooShortError(SvcprepError, ValueError):

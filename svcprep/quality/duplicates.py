@@ -51,8 +51,7 @@ import numpy.typing as npt
 import soxr
 import xxhash
 
-from svcprep.errors import ConfigError, NonFiniteAudioError
-from svcprep.quality.metrics import QualityInputError
+from svcprep.errors import ConfigError, NonFiniteAudioError, QualityInputError
 
 __all__ = [
     "DuplicateIndex",

@@ -35,7 +35,7 @@ from scipy import ndimage
 
 from svcprep.dsp.frames import num_frames
 from svcprep.dsp.loudness import integrated_loudness_lufs
-from svcprep.errors import ConfigError, NonFiniteAudioError, SvcprepError
+from svcprep.errors import ConfigError, NonFiniteAudioError, QualityInputError
 from svcprep.quality.defects import (
     clip_top_stats,
     dropout_stats,
@@ -85,10 +85,6 @@ _OCTAVE_EDGE_S = 0.15
 _LIMIT_TOL = 0.01
 _DISAGREE_CENTS = 50.0
 _SHORT_RUN_S = 0.1
-
-
-class QualityInputError(SvcprepError, ValueError):
-    """Arrays given to a quality metric have the wrong shape, length or type."""
 
 
 FloatArray = npt.NDArray[np.float64]

@@ -94,20 +94,21 @@ def atomic_write_text(path: Path, text: str, *, fsync: bool = True) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: Path, *, replace: bool = False) -> Iterator[Path]:
+def atomic_dir(path: Path, *, replace: bool = False, durable: bool = True) -> Iterator[Path]:
     """Build a folder under a temporary name and rename it to ``path`` when the block ends.
 
     If ``path`` already exists when the block ends (content-named folders are written
     once), the temporary folder is discarded, unless ``replace`` (the existing folder is
     damaged): it is then moved aside and the new one renamed in its place. On error the
-    temporary folder is removed.
+    temporary folder is removed. ``durable=False`` skips the fsyncs: for content that can
+    be recomputed, where a crash may lose the folder but never leaves half of it.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=path.parent))
     try:
         os.chmod(tmp, file_mode() | ((file_mode() & 0o444) >> 2))  # rw -> rwx where readable
         yield tmp
-        for child in tmp.iterdir():
+        for child in tmp.iterdir() if durable else ():
             with open(child, "rb") as f:
                 os.fsync(f.fileno())
         if replace and path.is_dir():
@@ -121,7 +122,8 @@ def atomic_dir(path: Path, *, replace: bool = False) -> Iterator[Path]:
                 shutil.rmtree(tmp, ignore_errors=True)
             else:
                 raise
-        _fsync_dir(path.parent)
+        if durable:
+            _fsync_dir(path.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -194,7 +194,8 @@ class ObjectStore:
     def _rewrite(self, obj: StoredObject, key: str, meta: dict[str, Any]) -> None:
         local = [n for n in meta.get("_arrays", []) if n not in meta.get("_in_shard", {})]
         try:
-            with atomic_dir(self.path(key), replace=True) as tmp:
+            # not fsynced: a folder lost to a crash is only recomputed (its files are hard links)
+            with atomic_dir(self.path(key), replace=True, durable=False) as tmp:
                 for name in local:
                     src = obj.folder / f"{name}.npy"
                     try:
