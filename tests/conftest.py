@@ -3,6 +3,9 @@ for the report tests."""
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +15,22 @@ import soundfile as sf
 import svcprep
 from tests._data import shared_file
 from tests.reportdata import SR, make_raw, song
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give each test worker its own numba cache folder.
+
+    numba's on-disk cache (librosa's pYIN kernels) is not safe for processes compiling the
+    same function at once: two test workers segfaulted loading each other's half-written
+    entries. This runs in every worker before any test module (and numba) is imported.
+    """
+    assert "numba" not in sys.modules, "numba was imported before the cache folder was set"
+    worker = getattr(config, "workerinput", {}).get("workerid", "main")
+    base = os.environ.get("NUMBA_CACHE_DIR") or os.path.join(
+        tempfile.gettempdir(), f"svcprep-numba-{os.getuid()}"
+    )
+    os.environ["NUMBA_CACHE_DIR"] = os.path.join(base, worker)
+
 
 BUILD_SETTINGS = ["denoise.spectral_gating=false", "slice.min_segment_s=1.0", "f0.method=dio"]
 
