@@ -701,3 +701,18 @@ def test_adaptive_range_is_for_harvest_only(method: str) -> None:
         _run(y, 16000, 160, method=method, search_range="adaptive")
     with pytest.raises(ConfigError, match="search_range='wide' is unknown"):
         _run(y, 16000, 160, method="harvest", search_range="wide")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file locks")
+def test_the_first_pyin_call_of_a_process_holds_the_numba_lock(monkeypatch: pytest.MonkeyPatch) -> None:
+    # regression: two processes compiling librosa's pYIN kernels at once crashed in numba's cache
+    import fcntl
+
+    calls = []
+    real = fcntl.flock
+    monkeypatch.setattr(fcntl, "flock", lambda f, op: calls.append(op) or real(f, op))
+    monkeypatch.setattr(f0mod, "_NUMBA_WARM", False)
+    y = synth.tone(200.0, duration_s=0.3, sample_rate_hz=16000)
+    for _ in range(2):
+        _run(y, 16000, 160, method="pyin")
+    assert calls == [fcntl.LOCK_EX, fcntl.LOCK_UN]

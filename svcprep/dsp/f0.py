@@ -31,9 +31,11 @@ Long inputs
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -333,17 +335,58 @@ def _pyin(
             rate = hop * sample_rate_hz / hop_length
         xr = soxr.resample(x, sample_rate_hz, rate, quality="HQ")
     frame_length = 1 << max(9, math.ceil(math.log2(2 * math.ceil(rate / f0_floor_hz) + 2)))
-    f0, voiced, _ = librosa.pyin(
-        xr,
-        fmin=f0_floor_hz,
-        fmax=f0_ceil_hz,
-        sr=rate,
-        frame_length=frame_length,
-        hop_length=hop,
-        center=True,
-        fill_na=None,
-    )
+    with _first_numba_call():
+        f0, voiced, _ = librosa.pyin(
+            xr,
+            fmin=f0_floor_hz,
+            fmax=f0_ceil_hz,
+            sr=rate,
+            frame_length=frame_length,
+            hop_length=hop,
+            center=True,
+            fill_na=None,
+        )
     return np.asarray(f0, dtype=np.float64), np.asarray(voiced, dtype=bool)
+
+
+_NUMBA_WARM = False
+
+
+@contextlib.contextmanager
+def _first_numba_call() -> Iterator[None]:
+    """Hold a machine-wide lock around a process's first pYIN call.
+
+    librosa's numba kernels are compiled on first use and cached on disk, and numba's cache
+    is not safe for processes compiling the same function at once: a worker can crash
+    loading an entry another is writing. The first call of each process waits for the
+    others' (POSIX file lock); later calls run freely.
+    """
+    global _NUMBA_WARM
+    if _NUMBA_WARM:
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        _NUMBA_WARM = True
+        return
+    import tempfile
+
+    path = os.path.join(tempfile.gettempdir(), f"svcprep-numba-{os.getuid()}.lock")
+    try:
+        lock = open(path, "a+b")  # noqa: SIM115 - closed below
+    except OSError:  # no writable temporary folder: no lock
+        yield
+        _NUMBA_WARM = True
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+            _NUMBA_WARM = True
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _praat(
