@@ -402,7 +402,7 @@ def run_f0(y: FloatArray, cfg: BuildConfig, n_frames: int | None = None) -> dict
             analysis_rate_hz=fc.analysis_sample_rate_hz,
             model_path=fc.model_path,
             model_threshold=fc.model_threshold,
-            search_range="adaptive" if second_f0_method(cfg) else "fixed",
+            search_range="adaptive" if fits_f0_range(cfg) else "fixed",
         )
     voiced = np.asarray(track.voiced, dtype=bool)
     raw = np.where(voiced, track.f0_hz, 0.0).astype(np.float32)
@@ -876,6 +876,12 @@ def validate_item(
 # --- quality ---------------------------------------------------------------------------
 
 
+def fits_f0_range(cfg: BuildConfig) -> bool:
+    """Whether the F0 stage fits each item's harvest range with its 16 kHz DIO pre-pass."""
+    fc = cfg.f0
+    return fc.method == "harvest" and fc.search_range == "adaptive" and fc.match == "none"
+
+
 def second_f0_method(cfg: BuildConfig) -> Literal["dio16k"] | None:
     """The second F0 track the quality stage compares with the first (None: none).
 
@@ -883,10 +889,7 @@ def second_f0_method(cfg: BuildConfig) -> Literal["dio16k"] | None:
     harvest build: free, since that pass fits harvest's range. Other builds have none (a
     second full-rate extractor cost 9 % of a build for a metric no flag reads).
     """
-    fc = cfg.f0
-    return (
-        "dio16k" if fc.method == "harvest" and fc.search_range == "adaptive" and fc.match == "none" else None
-    )
+    return "dio16k" if fits_f0_range(cfg) else None
 
 
 def f0_histogram(f0_hz: npt.NDArray[Any], voiced: npt.NDArray[Any]) -> list[int]:

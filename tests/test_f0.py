@@ -669,7 +669,7 @@ def test_fitted_range_stays_inside_the_limits(sr: int, seconds: float, center_hz
     assert hi / lo >= 2 ** (16 / 12) - 1e-9 or lo == 60.0 or hi == 1000.0
 
 
-def test_adaptive_range_is_faster_at_the_same_accuracy_on_vocadito() -> None:
+def test_adaptive_range_searches_the_singers_range_at_the_same_accuracy_on_vocadito() -> None:
     sf = pytest.importorskip("soundfile")
     stem = VOCADITO_FILES["vocadito_10"]
     y, sr = sf.read(shared_file(f"{VOCADITO}/{stem}.wav"), dtype="float32")

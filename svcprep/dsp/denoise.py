@@ -117,7 +117,8 @@ class _Gate:
         n_time = int(time_smooth_ms / (self.hop / sample_rate_hz * 1000))
         if n_freq < 1 or n_time < 1:
             raise ConfigError("the spectral gate's mask smoothing is shorter than one bin or frame")
-        self.k_freq = _triangle(n_freq).astype(np.float32) if n_freq > 1 or n_time > 1 else None
+        self.smooth = n_freq > 1 or n_time > 1  # noisereduce skips a 1 x 1 filter
+        self.k_freq = _triangle(n_freq).astype(np.float32)
         self.k_time = _triangle(n_time).astype(np.float32)
         self.n_time = n_time
         db = self._db(self._stft(np.asarray(noise[:_NR_CHUNK], dtype=np.float32)))
@@ -167,7 +168,7 @@ class _Gate:
         spec = self._stft(c)
         mask = (self._db(spec) > self.thresh[:, None]).astype(np.float32) * np.float32(self.prop)
         mask += np.float32(1.0 - self.prop)
-        if self.k_freq is not None:
+        if self.smooth:
             mask = convolve1d(mask, self.k_freq, axis=0, mode="constant")
             mask = convolve1d(mask, self.k_time, axis=1, mode="constant")
         y = self._istft(spec * mask)
