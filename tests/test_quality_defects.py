@@ -124,6 +124,9 @@ def test_mostly_silent_source_and_no_voice_rules() -> None:
 def test_lossy_codec_from_the_bitrate() -> None:
     assert "lossy_codec" in _flags({"codec_kbps_per_channel": 56.0})
     assert "lossy_codec" not in _flags({"codec_kbps_per_channel": 160.0})
+    # mono MP3 at 80 and 96 kbit/s keeps the band but not the detail (bench_quality's codec class)
+    assert "lossy_codec" in _flags({"codec_kbps_per_channel": 97.8})
+    assert "lossy_codec" not in _flags({"codec_kbps_per_channel": 128.0})
 
 
 def test_pitch_shifted_and_stretched_copies_are_near_duplicates() -> None:

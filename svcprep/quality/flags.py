@@ -430,10 +430,11 @@ class QualityConfig(StrictScalars):
         50, ge=1, description="reverberant is only judged with this many falling 100 ms windows."
     )
     min_codec_kbps_per_channel: float = Field(
-        64.0,
+        100.0,
         ge=0.0,
         description="lossy_codec when an MP3/Vorbis/Opus input spends less than this per channel "
-        "(128 kbit/s stereo); higher rates are transparent for singing.",
+        "(96 kbit/s mono or 192 stereo and under: the encoder still low-passes the band or smears "
+        "breaths and sibilants, which a vocoder learns); 128 kbit/s mono and up are not flagged.",
     )
     speaker_outlier_min_items: int = Field(
         5, ge=3, description="Speakers with fewer items are not judged for speaker_outlier."
