@@ -9,7 +9,16 @@ import soxr
 
 from svcprep import testing
 from svcprep.audio import load_audio
-from svcprep.quality.defects import clip_top_stats, dropout_stats, hum_stats, reverb_stats, voice_profile
+from svcprep.quality.defects import (
+    clip_top_stats,
+    dropout_gaps,
+    dropout_stats,
+    hum_spectrum,
+    hum_stats,
+    level_falls,
+    reverb_stats,
+    voice_profile,
+)
 from svcprep.quality.duplicates import f0_contour, transformed_duplicates
 from svcprep.quality.flags import QualityConfig, flag_item, speaker_outliers
 from tests._data import shared_file
@@ -66,6 +75,38 @@ def test_dropouts_inside_sound_not_gated_silence(voice: np.ndarray) -> None:
     gated[env < 1e-5 * env.max()] = 0.0
     assert dropout_stats(gated, sample_rate_hz=SR)["dropouts"] == 0
     assert dropout_stats(voice, sample_rate_hz=SR)["dropouts"] == 0
+
+
+def test_the_report_evidence_is_what_the_detectors_read(voice: np.ndarray) -> None:
+    """dropout_gaps, hum_spectrum and level_falls (drawn by the report) are the detectors' inputs."""
+    y = voice.copy()
+    frame = 882
+    rms = np.sqrt(np.mean(y[: y.size // frame * frame].reshape(-1, frame) ** 2, axis=1))
+    start = int(np.argmax(rms)) * frame
+    y[start : start + 1323] = 0.0  # 30 ms at the loudest frame
+    gaps = dropout_gaps(y, sample_rate_hz=SR)
+    assert len(gaps) == 1
+    s, e = gaps[0]
+    assert start - 2 <= s <= start and start + 1323 <= e <= start + 1325  # a crossing may touch zero
+    d = dropout_stats(y, sample_rate_hz=SR)
+    assert d["longest_dropout_s"] == pytest.approx((e - s) / SR)
+    # the steady spectrum shows the injected mains lines 10+ dB over their neighbourhood
+    hummed = voice + _hum(voice.size, mains_hz=60.0, rms=0.1 * float(np.sqrt(np.mean(voice**2))))
+    spectra = hum_spectrum(hummed, sample_rate_hz=SR)
+    assert spectra is not None
+    freqs, low, mid = spectra
+    assert freqs[1] == pytest.approx(1.0, rel=1e-3) and freqs[-1] > 1000
+    for f in (60, 120, 180):
+        side = np.median(np.r_[low[f - 9 : f - 3], low[f + 4 : f + 10]])
+        assert 10 * np.log10(low[f - 1 : f + 2].max() / side) > 10, f
+    assert np.all(low <= mid + 1e-18), "the 20th percentile never exceeds the median"
+    assert hum_spectrum(voice[: SR // 2], sample_rate_hz=SR) is None
+    # the falls give reverb_stats' reverberation time
+    env, slope, ok = level_falls(voice, sample_rate_hz=SR)
+    assert env.size == voice.size // 441 and slope.size == env.size - 9
+    rt = reverb_stats(voice, sample_rate_hz=SR)
+    assert rt["decays"] == np.count_nonzero(ok)
+    assert rt["rt60_s"] == pytest.approx(60.0 / -np.percentile(slope[ok], 3.0))
 
 
 @pytest.mark.parametrize("after", ["scaled", "resampled", "limited"])

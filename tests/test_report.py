@@ -255,6 +255,30 @@ def test_item_figure_is_a_jpeg_of_the_requested_width() -> None:
     assert np.asarray(im.convert("L")).std() > 20, "not a blank image"
 
 
+@pytest.mark.parametrize("flag", ["hum", "dropout", "reverberant"])
+def test_item_figure_draws_the_evidence_of_hum_dropout_and_reverb(flag: str) -> None:
+    from PIL import Image
+
+    sr = 16000
+    t = np.arange(3 * sr) / sr
+    x = 0.3 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(2 * np.pi * 1.5 * t))
+    x += 0.05 * np.sin(2 * np.pi * 50 * t)
+    x[sr : sr + 480] = 0.0  # a 30 ms dropout
+    x[int(2.5 * sr) :] *= np.exp(-np.arange(x.size - int(2.5 * sr)) / sr / 0.05)  # a decay
+    audio = ItemAudio(x.astype(np.float32), sr, "recording")
+    plain = Image.open(io.BytesIO(render_item_figure(audio, f0_hz=None, frame_period_s=0.01, title="x")))
+    jpeg = render_item_figure(
+        audio, f0_hz=None, frame_period_s=0.01, title="x", evidence=flag, metrics={"hum_hz": 50.0}
+    )
+    im = Image.open(io.BytesIO(jpeg))
+    assert im.size[0] == plain.size[0] and im.size[1] > 1.5 * plain.size[1], "a third panel"
+    bottom = np.asarray(im.convert("L"))[int(0.72 * im.size[1]) :]
+    assert bottom.std() > 10, "the evidence panel is drawn"
+    # a flag without evidence keeps the two panels
+    other = render_item_figure(audio, f0_hz=None, frame_period_s=0.01, title="x", evidence="noisy")
+    assert Image.open(io.BytesIO(other)).size == plain.size
+
+
 # --------------------------------------------------------------------------- the page
 
 

@@ -34,8 +34,11 @@ import numpy.typing as npt
 
 __all__ = [
     "clip_top_stats",
+    "dropout_gaps",
     "dropout_stats",
+    "hum_spectrum",
     "hum_stats",
+    "level_falls",
     "reverb_stats",
     "voice_profile",
 ]
@@ -93,19 +96,11 @@ def hum_stats(
         stand out), ``hum_hz`` (the mains frequency, 0 when none) and ``hum_lines``
         (harmonics up to 1 kHz at least 10 dB above their neighbourhood).
     """
-    sr = float(sample_rate_hz)
-    n_fft = round(sr)  # 1 Hz bins
     none = {"hum_db": _DB_FLOOR, "hum_hz": 0.0, "hum_lines": 0.0}
-    if a.size < n_fft or sr < 2 * _HUM_MAX_HZ:
+    spectra = hum_spectrum(a, sample_rate_hz=sample_rate_hz)
+    if spectra is None:
         return none
-    hop = n_fft // 2
-    frames = np.lib.stride_tricks.sliding_window_view(a, n_fft)[::hop]
-    win = np.hanning(n_fft)
-    top = int(_HUM_MAX_HZ * 1.05) + 16
-    spec = np.fft.rfft(frames * win, axis=1)[:, :top]
-    power = (spec.real**2 + spec.imag**2) * (2.0 / (win**2).sum() / n_fft)
-    low = np.quantile(power, _HUM_QUANTILE, axis=0) if power.shape[0] > 1 else power[0]
-    mid = np.median(power, axis=0)
+    _, low, mid = spectra
     mean_power = float(np.mean(a * a))
     best = none
     for mains in _HUM_MAINS_HZ:
@@ -134,6 +129,33 @@ def hum_stats(
     return best
 
 
+def hum_spectrum(a: FloatArray, *, sample_rate_hz: float) -> tuple[FloatArray, FloatArray, FloatArray] | None:
+    """The spectra :func:`hum_stats` reads: 1 Hz bins from 0 to just over 1 kHz.
+
+    Returns
+    -------
+    tuple or None
+        ``(freqs_hz, low, median)``: per bin, the 20th percentile and the median over
+        half-overlapping 1 s Hann frames of the power (a steady line keeps its level in
+        the low quantile, a moving harmonic does not). None when the audio is shorter than
+        a second or its rate under 2 kHz.
+    """
+    sr = float(sample_rate_hz)
+    n_fft = round(sr)  # 1 Hz bins
+    if a.size < n_fft or sr < 2 * _HUM_MAX_HZ:
+        return None
+    hop = n_fft // 2
+    frames = np.lib.stride_tricks.sliding_window_view(a, n_fft)[::hop]
+    win = np.hanning(n_fft)
+    top = int(_HUM_MAX_HZ * 1.05) + 16
+    spec = np.fft.rfft(frames * win, axis=1)[:, :top]
+    power = (spec.real**2 + spec.imag**2) * (2.0 / (win**2).sum() / n_fft)
+    low = np.quantile(power, _HUM_QUANTILE, axis=0) if power.shape[0] > 1 else power[0]
+    mid = np.median(power, axis=0)
+    freqs = np.arange(top, dtype=np.float64) * (sr / n_fft)
+    return freqs, np.asarray(low, dtype=np.float64), np.asarray(mid, dtype=np.float64)
+
+
 # --------------------------------------------------------------------------- dropouts
 
 
@@ -146,34 +168,29 @@ def _frame_db(a: FloatArray, frame: int) -> FloatArray:
         return np.maximum(10.0 * np.log10(sq), _DB_FLOOR)
 
 
-def dropout_stats(a: FloatArray, *, sample_rate_hz: float) -> dict[str, float]:
-    """Digital-zero gaps inside sound (see the module docstring).
+def dropout_gaps(a: FloatArray, *, sample_rate_hz: float) -> list[tuple[int, int]]:
+    """The dropouts of :func:`dropout_stats` as ``(start, end)`` sample indices (end exclusive).
 
-    Returns
-    -------
-    dict
-        ``dropouts`` (count), ``dropout_s`` (their total length) and
-        ``longest_dropout_s``.
+    A gap is at least 10 ms of digital zero (below -100 dBFS) with audio no more than
+    25 dB under the item's loud level (its 90th percentile of 20 ms frames) in the 15 ms
+    right before and right after it.
     """
     sr = float(sample_rate_hz)
-    out = {"dropouts": 0.0, "dropout_s": 0.0, "longest_dropout_s": 0.0}
     n = a.size
     min_run = max(2, round(_MIN_DROPOUT_S * sr))
     if n < 3 * min_run:
-        return out
+        return []
     zero = np.abs(a) < _ZERO_LEVEL
     d = np.diff(np.concatenate(([0], zero.astype(np.int8), [0])))
     starts = np.flatnonzero(d == 1)
     ends = np.flatnonzero(d == -1)
     keep = (ends - starts >= min_run) & (starts > 0) & (ends < n)
     if not keep.any():
-        return out
+        return []
     frame = max(1, round(0.020 * sr))
     loud = float(np.percentile(_frame_db(a, frame), 90))
     ctx = max(1, round(_CONTEXT_S * sr))
-    count = 0
-    total = 0
-    longest = 0
+    gaps: list[tuple[int, int]] = []
     for s, e in zip(starts[keep].tolist(), ends[keep].tolist(), strict=True):
         before = a[max(0, s - ctx) : s]
         after = a[e : e + ctx]
@@ -182,10 +199,26 @@ def dropout_stats(a: FloatArray, *, sample_rate_hz: float) -> dict[str, float]:
         lb = _db(float(np.mean(before * before)))
         la = _db(float(np.mean(after * after)))
         if min(lb, la) >= loud - _CONTEXT_BELOW_LOUD_DB:
-            count += 1
-            total += e - s
-            longest = max(longest, e - s)
-    return {"dropouts": float(count), "dropout_s": total / sr, "longest_dropout_s": longest / sr}
+            gaps.append((int(s), int(e)))
+    return gaps
+
+
+def dropout_stats(a: FloatArray, *, sample_rate_hz: float) -> dict[str, float]:
+    """Digital-zero gaps inside sound (see the module docstring and :func:`dropout_gaps`).
+
+    Returns
+    -------
+    dict
+        ``dropouts`` (count), ``dropout_s`` (their total length) and
+        ``longest_dropout_s``.
+    """
+    sr = float(sample_rate_hz)
+    lengths = [e - s for s, e in dropout_gaps(a, sample_rate_hz=sr)]
+    return {
+        "dropouts": float(len(lengths)),
+        "dropout_s": sum(lengths) / sr,
+        "longest_dropout_s": max(lengths, default=0) / sr,
+    }
 
 
 # --------------------------------------------------------------------------- clipping
@@ -224,14 +257,42 @@ def clip_top_stats(a: FloatArray) -> dict[str, float]:
 # --------------------------------------------------------------------------- reverb
 
 
+def level_falls(
+    a: FloatArray, *, sample_rate_hz: float
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+    """The level envelope and the falls :func:`reverb_stats` reads.
+
+    Returns
+    -------
+    tuple
+        ``(envelope_db, slopes_db_per_s, falling)``: the 10 ms level envelope (frame ``i``
+        starts at ``i * 0.01`` s), the least-squares slope of every 100 ms window of it
+        (window ``j`` starts at frame ``j``) and which windows count as falls (they start
+        at least 15 dB above the item's floor, its 5th percentile, and fall). Empty
+        slopes when the item is shorter than 0.3 s.
+    """
+    sr = float(sample_rate_hz)
+    frame = max(1, round(_ENV_FRAME_S * sr))
+    env = _frame_db(a, frame)
+    w = round(_FALL_WINDOW_S / _ENV_FRAME_S)
+    if env.size < 3 * w:
+        return env, np.zeros(0), np.zeros(0, dtype=bool)
+    floor = float(np.percentile(env, 5))
+    win = np.lib.stride_tricks.sliding_window_view(env, w)
+    t = (np.arange(w) - (w - 1) / 2) * _ENV_FRAME_S
+    slope = win @ t / float(t @ t)  # dB/s
+    ok = (win[:, 0] >= floor + _FALL_START_ABOVE_FLOOR_DB) & (slope < 0)
+    return env, slope, ok
+
+
 def reverb_stats(a: FloatArray, *, sample_rate_hz: float) -> dict[str, float]:
     """Reverberation time from the steepest falls of the item's level (see the module docstring).
 
     The 10 ms level envelope (dB) gets a least-squares slope over every 100 ms window
     that starts at least 15 dB above the item's floor (so the floor does not stop the
-    fall). Sound can stop at once, but the room's tail falls at most 60 dB per RT60, so
-    the steepest falls of an item (the 3rd percentile of the slopes) bound the
-    reverberation time: ``rt60_s = 60 / that rate``.
+    fall; :func:`level_falls`). Sound can stop at once, but the room's tail falls at most
+    60 dB per RT60, so the steepest falls of an item (the 3rd percentile of the slopes)
+    bound the reverberation time: ``rt60_s = 60 / that rate``.
 
     Returns
     -------
@@ -239,17 +300,7 @@ def reverb_stats(a: FloatArray, *, sample_rate_hz: float) -> dict[str, float]:
         ``rt60_s`` (0 when fewer than 10 falling windows were found) and
         ``decays`` (the number of windows that fall).
     """
-    sr = float(sample_rate_hz)
-    frame = max(1, round(_ENV_FRAME_S * sr))
-    env = _frame_db(a, frame)
-    w = round(_FALL_WINDOW_S / _ENV_FRAME_S)
-    if env.size < 3 * w:
-        return {"rt60_s": 0.0, "decays": 0.0}
-    floor = float(np.percentile(env, 5))
-    win = np.lib.stride_tricks.sliding_window_view(env, w)
-    t = (np.arange(w) - (w - 1) / 2) * _ENV_FRAME_S
-    slope = win @ t / float(t @ t)  # dB/s
-    ok = (win[:, 0] >= floor + _FALL_START_ABOVE_FLOOR_DB) & (slope < 0)
+    _, slope, ok = level_falls(a, sample_rate_hz=sample_rate_hz)
     if np.count_nonzero(ok) < 10:
         return {"rt60_s": 0.0, "decays": float(np.count_nonzero(ok))}
     rate = float(-np.percentile(slope[ok], _FALL_PERCENTILE))

@@ -143,6 +143,8 @@ def render_report(
                 frame_period_s=frame_period_s,
                 title=f"{rec['id']}  [{', '.join(rec['flags'])}]",
                 mark_peaks="clipping" in rec["flags"],
+                evidence=flag,
+                metrics=rec.get("metrics"),
             )
         except Exception:
             fig = b""

@@ -17,7 +17,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ItemAudio", "displayable", "encode_preview", "item_audio", "render_item_figure"]
+__all__ = [
+    "EVIDENCE_FLAGS",
+    "ItemAudio",
+    "displayable",
+    "encode_preview",
+    "item_audio",
+    "render_item_figure",
+]
+
+#: Flags whose card gets a third panel with the detector's own evidence.
+EVIDENCE_FLAGS = ("hum", "dropout", "reverberant")
 
 #: Rate of the audio previews: enough for voice, small when encoded.
 PREVIEW_RATE_HZ = 24000
@@ -172,10 +182,18 @@ def render_item_figure(
     title: str,
     voiced: npt.NDArray[np.uint8] | None = None,
     mark_peaks: bool = False,
+    evidence: str | None = None,
+    metrics: Mapping[str, Any] | None = None,
     width_px: int = 760,
     dpi: int = 80,
 ) -> bytes:
     """JPEG of a spectrogram (log frequency, dBFS) with the F0 track over it, and the waveform.
+
+    With ``evidence`` one of :data:`EVIDENCE_FLAGS` a third panel shows what that
+    detector read on the samples shown: for ``hum`` the steady spectrum up to 1 kHz with
+    the mains multiples marked, for ``dropout`` the waveform around the longest
+    digital-zero gap, for ``reverberant`` the level envelope with its steepest falls and
+    the slope of the measured reverberation time.
 
     Parameters
     ----------
@@ -192,6 +210,10 @@ def render_item_figure(
         Figure title (drawn as text, never interpreted).
     mark_peaks
         Draw the sample peak as dashed lines on the waveform (for clipping).
+    evidence
+        The flag whose evidence to draw (None or another flag: no third panel).
+    metrics
+        The item's manifest metrics (``hum_hz``, ``rt60_s`` label the evidence panel).
     """
     from matplotlib.figure import Figure
 
@@ -200,10 +222,16 @@ def render_item_figure(
     fmin = 40.0
     rows = 240
     db, _ = _log_spectrogram(x, sr, fmin_hz=fmin, rows=rows, columns=width_px)
-    fig = Figure(figsize=(width_px / dpi, 3.4), dpi=dpi)
-    gs = fig.add_gridspec(
-        2, 1, height_ratios=(3.2, 1.0), hspace=0.08, left=0.08, right=0.99, top=0.9, bottom=0.16
-    )
+    extra = evidence in EVIDENCE_FLAGS
+    fig = Figure(figsize=(width_px / dpi, 5.6 if extra else 3.4), dpi=dpi)
+    if extra:
+        gs = fig.add_gridspec(
+            3, 1, height_ratios=(3.2, 1.0, 1.9), hspace=0.62, left=0.08, right=0.98, top=0.94, bottom=0.08
+        )
+    else:
+        gs = fig.add_gridspec(
+            2, 1, height_ratios=(3.2, 1.0), hspace=0.08, left=0.08, right=0.99, top=0.9, bottom=0.16
+        )
     ax = fig.add_subplot(gs[0])
     top = float(np.max(db)) if db.size else 0.0
     ax.imshow(
@@ -252,7 +280,99 @@ def render_item_figure(
     wv.set_xlim(0, dur)
     wv.set_ylim(-1.05, 1.05)
     wv.set_yticks([-1, 0, 1])
-    wv.set_xlabel("s")
+    if not extra:
+        wv.set_xlabel("s")
+    if extra:
+        ev = fig.add_subplot(gs[2])
+        samples = np.asarray(x, dtype=np.float64)
+        _EVIDENCE[str(evidence)](ev, samples, sr, dict(metrics or {}))
+        ev.title.set_fontsize(9)
     buf = io.BytesIO()
     fig.savefig(buf, format="jpeg", dpi=dpi, pil_kwargs={"quality": 78, "optimize": True})
     return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- evidence panels
+
+
+def _hum_panel(ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any]) -> None:
+    from svcprep.quality.defects import hum_spectrum
+
+    spectra = hum_spectrum(x - x.mean() if x.size else x, sample_rate_hz=sr)
+    if spectra is None:
+        ax.set_title("hum: the audio shown is too short for a 1 Hz spectrum", loc="left")
+        return
+    freqs, low, _ = spectra
+    keep = (freqs >= 20) & (freqs <= 1000)
+    ax.plot(freqs[keep], 10 * np.log10(np.maximum(low[keep], 1e-14)), color="#3a6ea5", linewidth=0.8)
+    mains = float(metrics.get("hum_hz") or 0.0)
+    if mains not in (50.0, 60.0):  # pick the grid whose multiples hold the most steady power
+        mains = max((50.0, 60.0), key=lambda m: float(sum(low[int(k * m)] for k in range(1, int(1000 // m)))))
+    for k in range(1, int(1000 // mains) + 1):
+        ax.axvline(k * mains, color="#d62728", linestyle=":", linewidth=0.7)
+    ax.set_xlim(20, 1010)
+    ax.set_xlabel("Hz")
+    ax.set_ylabel("dB")
+    ax.set_title(
+        f"hum: steady spectrum (20th percentile of 1 s frames); dotted: multiples of {mains:g} Hz",
+        loc="left",
+    )
+
+
+def _dropout_panel(ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any]) -> None:
+    from svcprep.quality.defects import dropout_gaps
+
+    gaps = dropout_gaps(x, sample_rate_hz=sr)
+    if not gaps:
+        ax.set_title("dropout: no digital-zero gap inside sound in the audio shown", loc="left")
+        ax.set_axis_off()
+        return
+    s0, e0 = max(gaps, key=lambda g: g[1] - g[0])
+    pad = max(round(0.06 * sr), (e0 - s0) // 2)
+    lo, hi = max(0, s0 - pad), min(x.size, e0 + pad)
+    t = np.arange(lo, hi) / sr
+    ax.plot(t, x[lo:hi], color="#3a6ea5", linewidth=0.7)
+    for s, e in gaps:
+        if e > lo and s < hi:
+            ax.axvspan(max(s, lo) / sr, min(e, hi) / sr, color="#d62728", alpha=0.18)
+    ax.set_xlim(lo / sr, hi / sr)
+    ax.set_xlabel("s")
+    ax.set_title(
+        f"dropout: {len(gaps)} gap(s) of digital zero inside sound; longest {1000 * (e0 - s0) / sr:.0f} ms "
+        f"at {s0 / sr:.2f} s (shaded)",
+        loc="left",
+    )
+
+
+def _reverb_panel(ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any]) -> None:
+    from svcprep.quality.defects import level_falls
+
+    env, slope, ok = level_falls(x, sample_rate_hz=sr)
+    frame_s = 0.010
+    t = np.arange(env.size) * frame_s
+    ax.plot(t, env, color="#3a6ea5", linewidth=0.8)
+    if np.count_nonzero(ok) >= 10:
+        cut = float(np.percentile(slope[ok], 3.0))
+        steep = np.flatnonzero(ok & (slope <= cut))
+        w = env.size - slope.size + 1
+        for k in steep.tolist():
+            ax.plot(t[k : k + w], env[k : k + w], color="#d62728", linewidth=1.6)
+        j: int = int(steep[np.argmin(slope[steep])]) if steep.size else 0
+        rate = -cut
+        tt = np.array([t[j], t[j] + 0.4])
+        ax.plot(tt, env[j] - rate * (tt - t[j]), color="#212529", linestyle="--", linewidth=0.9)
+        rt = 60.0 / rate if rate > 0 else 0.0  # of the samples shown (the manifest's is of the item)
+        ax.set_title(
+            f"reverberant: level (10 ms frames); red: its steepest falls, {rate:.0f} dB/s (dashed) "
+            f"= RT60 {rt:.2f} s",
+            loc="left",
+        )
+    else:
+        ax.set_title("reverberant: too few falls of the level in the audio shown", loc="left")
+    ax.set_ylim(max(float(np.min(env)), float(np.max(env)) - 80.0) - 2, float(np.max(env)) + 3)
+    ax.set_xlim(0, max(t[-1] if t.size else 0.0, 1e-3))
+    ax.set_xlabel("s")
+    ax.set_ylabel("dB")
+
+
+_EVIDENCE: dict[str, Any] = {"hum": _hum_panel, "dropout": _dropout_panel, "reverberant": _reverb_panel}
