@@ -40,6 +40,7 @@ __all__ = [
     "hum_stats",
     "level_falls",
     "reverb_stats",
+    "steepest_fall_db_per_s",
     "voice_profile",
 ]
 
@@ -59,7 +60,8 @@ _CONTEXT_BELOW_LOUD_DB = 25.0
 # clipping through processing
 _MIN_TOP_SAMPLES = 40
 # reverb
-_ENV_FRAME_S = 0.010
+#: Frame of the level envelope that :func:`level_falls` reads (seconds).
+ENVELOPE_FRAME_S = 0.010
 _FALL_WINDOW_S = 0.100
 _FALL_START_ABOVE_FLOOR_DB = 15.0
 _FALL_PERCENTILE = 3.0
@@ -272,14 +274,14 @@ def level_falls(
         slopes when the item is shorter than 0.3 s.
     """
     sr = float(sample_rate_hz)
-    frame = max(1, round(_ENV_FRAME_S * sr))
+    frame = max(1, round(ENVELOPE_FRAME_S * sr))
     env = _frame_db(a, frame)
-    w = round(_FALL_WINDOW_S / _ENV_FRAME_S)
+    w = round(_FALL_WINDOW_S / ENVELOPE_FRAME_S)
     if env.size < 3 * w:
         return env, np.zeros(0), np.zeros(0, dtype=bool)
     floor = float(np.percentile(env, 5))
     win = np.lib.stride_tricks.sliding_window_view(env, w)
-    t = (np.arange(w) - (w - 1) / 2) * _ENV_FRAME_S
+    t = (np.arange(w) - (w - 1) / 2) * ENVELOPE_FRAME_S
     slope = win @ t / float(t @ t)  # dB/s
     ok = (win[:, 0] >= floor + _FALL_START_ABOVE_FLOOR_DB) & (slope < 0)
     return env, slope, ok
@@ -301,10 +303,19 @@ def reverb_stats(a: FloatArray, *, sample_rate_hz: float) -> dict[str, float]:
         ``decays`` (the number of windows that fall).
     """
     _, slope, ok = level_falls(a, sample_rate_hz=sample_rate_hz)
-    if np.count_nonzero(ok) < 10:
-        return {"rt60_s": 0.0, "decays": float(np.count_nonzero(ok))}
-    rate = float(-np.percentile(slope[ok], _FALL_PERCENTILE))
+    rate = steepest_fall_db_per_s(slope, ok)
     return {"rt60_s": float(60.0 / rate) if rate > 0 else 0.0, "decays": float(np.count_nonzero(ok))}
+
+
+def steepest_fall_db_per_s(slopes_db_per_s: FloatArray, falling: npt.NDArray[np.bool_]) -> float:
+    """How fast the steepest falls of :func:`level_falls` fall (dB/s, positive).
+
+    The 3rd percentile of the falling windows' slopes, negated; 0 when fewer than 10
+    windows fall (too little to judge a room by).
+    """
+    if np.count_nonzero(falling) < 10:
+        return 0.0
+    return float(-np.percentile(slopes_db_per_s[falling], _FALL_PERCENTILE))
 
 
 # --------------------------------------------------------------------------- voice profile

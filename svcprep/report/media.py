@@ -26,9 +26,6 @@ __all__ = [
     "render_item_figure",
 ]
 
-#: Flags whose card gets a third panel with the detector's own evidence.
-EVIDENCE_FLAGS = ("hum", "dropout", "reverberant")
-
 #: Rate of the audio previews: enough for voice, small when encoded.
 PREVIEW_RATE_HZ = 24000
 
@@ -213,7 +210,7 @@ def render_item_figure(
     evidence
         The flag whose evidence to draw (None or another flag: no third panel).
     metrics
-        The item's manifest metrics (``hum_hz``, ``rt60_s`` label the evidence panel).
+        The item's manifest metrics (``hum_hz`` picks the mains grid of the hum panel).
     """
     from matplotlib.figure import Figure
 
@@ -282,7 +279,7 @@ def render_item_figure(
     wv.set_yticks([-1, 0, 1])
     if not extra:
         wv.set_xlabel("s")
-    if extra:
+    else:
         ev = fig.add_subplot(gs[2])
         samples = np.asarray(x, dtype=np.float64)
         _EVIDENCE[str(evidence)](ev, samples, sr, dict(metrics or {}))
@@ -345,23 +342,21 @@ def _dropout_panel(ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[s
 
 
 def _reverb_panel(ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any]) -> None:
-    from svcprep.quality.defects import level_falls
+    from svcprep.quality.defects import ENVELOPE_FRAME_S, level_falls, steepest_fall_db_per_s
 
     env, slope, ok = level_falls(x, sample_rate_hz=sr)
-    frame_s = 0.010
-    t = np.arange(env.size) * frame_s
+    t = np.arange(env.size) * ENVELOPE_FRAME_S
     ax.plot(t, env, color="#3a6ea5", linewidth=0.8)
-    if np.count_nonzero(ok) >= 10:
-        cut = float(np.percentile(slope[ok], 3.0))
-        steep = np.flatnonzero(ok & (slope <= cut))
+    rate = steepest_fall_db_per_s(slope, ok)
+    if rate > 0:
+        steep = np.flatnonzero(ok & (slope <= -rate))
         w = env.size - slope.size + 1
         for k in steep.tolist():
             ax.plot(t[k : k + w], env[k : k + w], color="#d62728", linewidth=1.6)
         j: int = int(steep[np.argmin(slope[steep])]) if steep.size else 0
-        rate = -cut
         tt = np.array([t[j], t[j] + 0.4])
         ax.plot(tt, env[j] - rate * (tt - t[j]), color="#212529", linestyle="--", linewidth=0.9)
-        rt = 60.0 / rate if rate > 0 else 0.0  # of the samples shown (the manifest's is of the item)
+        rt = 60.0 / rate  # of the samples shown (the manifest's is of the whole item)
         ax.set_title(
             f"reverberant: level (10 ms frames); red: its steepest falls, {rate:.0f} dB/s (dashed) "
             f"= RT60 {rt:.2f} s",
@@ -376,3 +371,5 @@ def _reverb_panel(ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[st
 
 
 _EVIDENCE: dict[str, Any] = {"hum": _hum_panel, "dropout": _dropout_panel, "reverberant": _reverb_panel}
+#: Flags whose card gets a third panel with the detector's own evidence.
+EVIDENCE_FLAGS = tuple(_EVIDENCE)
