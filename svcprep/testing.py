@@ -21,6 +21,7 @@ __all__ = [
     "noise",
     "silence",
     "sing_phrase",
+    "struck_notes",
     "tone",
 ]
 
@@ -204,3 +205,50 @@ def clipped(y: npt.ArrayLike, *, gain_db: float, ceiling: float = 1.0) -> FloatA
     """Amplify by ``gain_db`` and hard-clip at ``+-ceiling`` (a flat-topped, clipped signal)."""
     a = np.asarray(y, dtype=np.float64) * 10 ** (gain_db / 20)
     return np.clip(a, -ceiling, ceiling).astype(np.float32)
+
+
+def struck_notes(
+    notes_hz: npt.ArrayLike,
+    onsets_s: npt.ArrayLike,
+    *,
+    duration_s: float,
+    sample_rate_hz: int,
+    ring_s: float = 1.2,
+    decay_per_s: float = 2.5,
+    n_partials: int = 10,
+    inharmonicity: float = 1e-4,
+    attack_s: float = 0.004,
+    amplitude: float = 0.3,
+) -> FloatArray:
+    """Struck notes, piano-like: each starts at once, holds its pitch and decays exponentially.
+
+    Note ``i`` (``notes_hz[i]``) starts at ``onsets_s[i]`` and rings for ``ring_s``;
+    partial ``k`` sits at ``k * f * sqrt(1 + B k^2)`` (string stiffness ``B =
+    inharmonicity``), falls off as ``1 / k`` and decays as ``exp(-decay_per_s * k**0.5 * t)``
+    after a linear ``attack_s`` ramp. Partials above 0.45 of the rate are left out. The
+    sum is scaled to peak ``amplitude``.
+    """
+    sr = int(sample_rate_hz)
+    notes = np.atleast_1d(np.asarray(notes_hz, dtype=np.float64))
+    onsets = np.atleast_1d(np.asarray(onsets_s, dtype=np.float64))
+    if notes.shape != onsets.shape:
+        raise ValueError(f"notes_hz ({notes.size}) and onsets_s ({onsets.size}) must have one entry per note")
+    out = np.zeros(round(duration_s * sr), dtype=np.float64)
+    t = np.arange(round(ring_s * sr)) / sr
+    ramp = np.minimum(1.0, t / attack_s) if attack_s > 0 else np.ones_like(t)
+    for f, t0 in zip(notes, onsets, strict=True):
+        note = np.zeros_like(t)
+        for k in range(1, n_partials + 1):
+            fk = k * f * np.sqrt(1.0 + inharmonicity * k * k)
+            if fk >= 0.45 * sr:
+                break
+            note += np.sin(2 * np.pi * fk * t) * np.exp(-decay_per_s * np.sqrt(k) * t) / k
+        start = round(t0 * sr)
+        if start >= out.size:
+            continue
+        seg = (note * ramp)[: out.size - start]
+        out[start : start + seg.size] += seg
+    peak = np.max(np.abs(out)) if out.size else 0.0
+    if peak > 0:
+        out *= amplitude / peak
+    return out.astype(np.float32)

@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from svcprep import testing
 from svcprep.audio import load_audio
 from svcprep.quality.defects import (
+    accompaniment_stats,
     clip_top_stats,
     dropout_gaps,
     dropout_stats,
@@ -17,6 +20,7 @@ from svcprep.quality.defects import (
     hum_stats,
     level_falls,
     reverb_stats,
+    struck_partials,
     voice_profile,
 )
 from svcprep.quality.duplicates import f0_contour, transformed_duplicates
@@ -247,3 +251,106 @@ def test_transformed_duplicate_search_aligns_only_plausible_pairs(monkeypatch: p
     found = dup.transformed_duplicates(contours, min_score=0.8)
     assert [(m.item_id, m.other_id) for m in found] == [("s/zcopy", "s/take0042")]
     assert len(calls) < 100, f"{len(calls)} alignments for 2,001 items"
+
+
+def _arpeggio(n: int, *, sample_rate_hz: int, root_hz: float = 131.0, bpm: float = 104.0) -> np.ndarray:
+    """I-V-vi-IV eighth-note arpeggios (piano-like struck notes) filling ``n`` samples."""
+    eighth = 30.0 / bpm
+    chords = ((0, 4, 7), (7, 11, 14), (9, 12, 16), (5, 9, 12))
+    notes, onsets = [], []
+    for i in range(int(n / sample_rate_hz / eighth) + 1):
+        chord = chords[(i // 8) % 4]
+        notes.append(root_hz * 2 ** (chord[(0, 1, 2, 1)[i % 4]] / 12) * (2 if i % 8 >= 4 else 1))
+        onsets.append(i * eighth)
+    y = testing.struck_notes(notes, onsets, duration_s=n / sample_rate_hz, sample_rate_hz=sample_rate_hz)
+    return np.asarray(y, dtype=np.float64)[:n]
+
+
+def _under(voice: np.ndarray, part: np.ndarray, under_db: float) -> np.ndarray:
+    rms_v, rms_p = np.sqrt(np.mean(voice**2)), np.sqrt(np.mean(part**2))
+    return voice + part * rms_v / rms_p * 10 ** (-under_db / 20)
+
+
+@pytest.mark.parametrize("under_db", [6.0, 12.0])
+def test_accompaniment_is_flagged_under_a_real_voice(voice: np.ndarray, under_db: float) -> None:
+    piano = _arpeggio(voice.size, sample_rate_hz=SR)
+    mixed = accompaniment_stats(_under(voice, piano, under_db), sample_rate_hz=SR)
+    clean = accompaniment_stats(voice, sample_rate_hz=SR)
+    qc = QualityConfig()
+    assert clean["struck_share"] < qc.max_struck_share / 2 < qc.max_struck_share < mixed["struck_share"]
+    # an eighth-note arpeggio at 104 BPM strikes 3.5 notes a second, each with several partials
+    assert mixed["struck_notes_per_s"] > 3.5
+    assert "accompaniment" in _flags(mixed) and "accompaniment" not in _flags(clean)
+
+
+def test_accompaniment_is_not_a_room_hum_or_a_sustained_tone(voice: np.ndarray) -> None:
+    """The hard negatives: a reverberant take (its tails hold a pitch), mains hum (steady lines), an organ."""
+    rng = np.random.default_rng(5)
+    t = np.arange(int(1.2 * SR)) / SR
+    ir = rng.standard_normal(t.size) * np.exp(-6.91 * t / 1.2)
+    ir[0] = 2.0
+    from scipy.signal import fftconvolve
+
+    wet = fftconvolve(voice, ir)[: voice.size]
+    hummed = voice + _hum(voice.size, mains_hz=50.0, rms=0.3 * float(np.sqrt(np.mean(voice**2))))
+    tt = np.arange(voice.size) / SR
+    organ = sum(np.sin(2 * np.pi * 196.0 * k * tt) / k for k in range(1, 8))  # held, never struck
+    limit = QualityConfig().max_struck_share
+    for name, y in {"reverb": wet, "hum": hummed, "organ": _under(voice, organ, 6.0)}.items():
+        m = accompaniment_stats(y / np.abs(y).max() * 0.5, sample_rate_hz=SR)
+        # a white-noise room tail reads 0.10 here (the bench's low-passed rooms <= 0.06)
+        assert m["struck_share"] < (limit if name == "reverb" else limit / 2), name
+
+
+def test_struck_partials_are_the_notes_played() -> None:
+    """Every partial found belongs to a note then ringing, and starts within a window of its onset."""
+    sr = 22050
+    notes = np.array([196.0, 262.0, 330.0, 247.0])
+    onsets = np.array([0.2, 0.8, 1.4, 2.0])
+    y = testing.struck_notes(notes, onsets, duration_s=3.0, sample_rate_hz=sr, inharmonicity=0.0)
+    y = np.asarray(y, dtype=np.float64)
+    sp = struck_partials(y, sample_rate_hz=sr)
+    # analysed at 16 kHz whatever the input rate: 90 ms windows, 8 hops per window
+    assert (sp.sample_rate_hz, sp.n_fft, sp.hop_length) == (16000, 1440, 180)
+    window_s = sp.n_fft / sp.sample_rate_hz
+    assert sp.start_frames.size >= 8
+    found = set()
+    for t0, f in zip(sp.start_frames, sp.freqs_hz, strict=True):
+        start_s = t0 * sp.hop_length / sp.sample_rate_hz
+        # the note struck last before this frame's window ends
+        i = int(np.searchsorted(onsets, start_s + window_s) - 1)
+        assert i >= 0 and start_s + window_s - onsets[i] < 2 * window_s
+        k = round(f / notes[i])
+        assert k >= 1 and abs(1200 * np.log2(f / (k * notes[i]))) < 5.0, (f, notes[i])
+        found.add(i)
+    assert found == {0, 1, 2, 3}, "every note is found"
+
+
+def test_a_sung_phrase_swells_and_wavers_so_it_is_not_struck() -> None:
+    for sr in (16000, 44100):
+        sung = np.asarray(testing.sing_phrase(sample_rate_hz=sr, vibrato_cents=15.0).audio, dtype=np.float64)
+        assert accompaniment_stats(sung, sample_rate_hz=sr)["struck_share"] < 0.05
+        # the same notes struck instead of sung
+        # the same notes struck instead, one every 0.3 s: each covers the ~170 ms of its onset
+        # and of the frames its partials are followed over
+        notes = np.resize([220.0, 247.0, 262.0, 294.0], 12)
+        struck = np.asarray(
+            testing.struck_notes(notes, np.arange(12) * 0.3, duration_s=3.6, sample_rate_hz=sr),
+            dtype=np.float64,
+        )
+        m = accompaniment_stats(struck, sample_rate_hz=sr)
+        assert m["struck_share"] > 0.4 and m["struck_notes_per_s"] >= 3.0
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    sr=st.sampled_from([16000, 22050, 24000, 32000, 40000, 44100, 48000]),
+    seconds=st.floats(min_value=0.0, max_value=1.5),
+)
+def test_accompaniment_stats_is_finite_on_any_rate_and_length(sr: int, seconds: float) -> None:
+    y = np.asarray(testing.noise(duration_s=seconds, sample_rate_hz=sr, amplitude=0.05, seed=1), np.float64)
+    m = accompaniment_stats(y, sample_rate_hz=sr)
+    assert set(m) == {"struck_share", "struck_notes_per_s"}
+    assert all(np.isfinite(v) and v >= 0 for v in m.values()) and m["struck_share"] <= 1.0
+    silent = accompaniment_stats(np.zeros(int(seconds * sr)), sample_rate_hz=sr)
+    assert silent == {"struck_share": 0.0, "struck_notes_per_s": 0.0}

@@ -395,6 +395,7 @@ def test_flag_vocabulary() -> None:
         "dead_channel",
         "hum",
         "reverberant",
+        "accompaniment",
         "dropout",
         "lossy_codec",
         "speaker_outlier",

@@ -135,6 +135,12 @@ class FlagName(str, Enum):
         "quality",
         "The room rings: the level never falls faster than a long reverberation tail allows.",
     )
+    ACCOMPANIMENT = (
+        "accompaniment",
+        "quality",
+        "Backing music under the voice: struck notes (piano, guitar, mallets) that start at once, hold "
+        "their pitch and decay.",
+    )
     DROPOUT = (
         "dropout",
         "quality",
@@ -429,6 +435,15 @@ class QualityConfig(StrictScalars):
     min_reverb_windows: int = Field(
         50, ge=1, description="reverberant is only judged with this many falling 100 ms windows."
     )
+    max_struck_share: float = Field(
+        0.15,
+        ge=0.0,
+        le=1.0,
+        description="accompaniment when more of the item's loud frames open a struck note (an onset, "
+        "then partials that hold their pitch within 3 cents and only decay for 116 ms). bench_quality: "
+        "clean, reverberant, hummed, vibrato, melisma and coded takes read <= 0.07; a piano or a band "
+        "6-12 dB under the voice 0.31-0.53 (20 dB under: 0.06-0.46).",
+    )
     min_codec_kbps_per_channel: float = Field(
         100.0,
         ge=0.0,
@@ -575,6 +590,15 @@ def flag_item(metrics: Mapping[str, float], cfg: QualityConfig) -> list[Flag]:
             cfg.max_rt60_s,
             f"the level never falls faster than a {m['rt60_s']:.2f} s reverberation tail (limit "
             f"{cfg.max_rt60_s:g} s): a live room",
+        )
+    if has("struck_share") and m["struck_share"] > cfg.max_struck_share:
+        add(
+            "accompaniment",
+            "struck_share",
+            cfg.max_struck_share,
+            f"struck notes open {m['struck_share']:.0%} of the loud frames "
+            f"({m.get('struck_notes_per_s', 0):.1f} partials struck per second; limit "
+            f"{cfg.max_struck_share:.0%}): backing music under the voice, use the dry vocal stem",
         )
     if has("dropouts") and m["dropouts"] >= 1:
         add(

@@ -20,6 +20,9 @@ noise
     ``snr_db``: signal-to-noise ratio estimated blind from a noise-floor spectrum.
 bandwidth
     ``bandwidth_hz``: where the long-term spectrum falls 60 dB below its peak for good.
+defects
+    ``hum_*``, ``dropout*``, ``clip_top_ratio``, ``rt60_s``/``decays``, ``struck_share``/
+    ``struck_notes_per_s``: see :mod:`svcprep.quality.defects`.
 F0 stability (only when ``f0_hz`` is given)
     ``voiced_ratio``, ``octave_jumps``, ``voiced_runs_per_s``, ``short_voiced_run_ratio``,
     ``f0_at_limits_ratio``, and ``f0_disagreement_ratio`` when ``second_f0_hz`` is given.
@@ -37,6 +40,7 @@ from svcprep.dsp.frames import num_frames
 from svcprep.dsp.loudness import integrated_loudness_lufs
 from svcprep.errors import ConfigError, NonFiniteAudioError, QualityInputError
 from svcprep.quality.defects import (
+    accompaniment_stats,
     clip_top_stats,
     dropout_stats,
     hum_stats,
@@ -584,6 +588,7 @@ def item_metrics(
     out.update(clip_top_stats(a))
     out.update(dropout_stats(a, sample_rate_hz=sr))
     out.update(reverb_stats(a, sample_rate_hz=sr))
+    out.update(accompaniment_stats(a, sample_rate_hz=sr))
     voice_floor = None
     if f0_hz is not None:
         f0v = np.asarray(f0_hz, dtype=np.float64)
