@@ -279,6 +279,30 @@ def test_item_figure_draws_the_evidence_of_hum_dropout_and_reverb(flag: str) -> 
     assert Image.open(io.BytesIO(other)).size == plain.size
 
 
+def test_accompaniment_evidence_marks_the_struck_partials() -> None:
+    from PIL import Image
+
+    from svcprep import testing
+
+    sr = 22050
+    sung = testing.sing_phrase(sample_rate_hz=sr).audio.astype(np.float64)
+    notes = np.resize([131.0, 165.0, 196.0, 165.0], 14)
+    piano = testing.struck_notes(notes, np.arange(14) * 0.28, duration_s=sung.size / sr, sample_rate_hz=sr)
+    x = (sung + 0.5 * piano.astype(np.float64)[: sung.size]).astype(np.float32)
+
+    def red_share(jpeg: bytes) -> float:
+        im = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")).astype(int)
+        bottom = im[int(0.72 * im.shape[0]) :]
+        red = (bottom[..., 0] > 170) & (bottom[..., 1] < 90) & (bottom[..., 2] < 90)
+        return float(red.mean())
+
+    for audio, expect in ((x, True), (sung.astype(np.float32), False)):
+        item = ItemAudio(audio, sr, "recording")
+        jpeg = render_item_figure(item, f0_hz=None, frame_period_s=0.01, title="x", evidence="accompaniment")
+        # the piano's partials are drawn in red; the voice alone has none to draw
+        assert (red_share(jpeg) > 0.002) is expect
+
+
 # --------------------------------------------------------------------------- the page
 
 

@@ -190,7 +190,8 @@ def render_item_figure(
     detector read on the samples shown: for ``hum`` the steady spectrum up to 1 kHz with
     the mains multiples marked, for ``dropout`` the waveform around the longest
     digital-zero gap, for ``reverberant`` the level envelope with its steepest falls and
-    the slope of the measured reverberation time.
+    the slope of the measured reverberation time, for ``accompaniment`` the struck
+    partials found and the loud frames they open.
 
     Parameters
     ----------
@@ -370,6 +371,44 @@ def _reverb_panel(ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[st
     ax.set_ylabel("dB")
 
 
-_EVIDENCE: dict[str, Any] = {"hum": _hum_panel, "dropout": _dropout_panel, "reverberant": _reverb_panel}
+def _accompaniment_panel(ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any]) -> None:
+    from svcprep.quality.defects import STRUCK_FRAMES, struck_partials
+
+    sp = struck_partials(x, sample_rate_hz=sr)
+    frame_s = sp.hop_length / sp.sample_rate_hz
+    centre_s = sp.n_fft / 2 / sp.sample_rate_hz
+    t = np.arange(sp.covered.size) * frame_s + centre_s
+    dur = max(x.size / sr, 1e-3)
+    # the loud frames a struck note opens, shaded
+    opened = sp.covered & sp.loud
+    edges = np.flatnonzero(np.diff(np.r_[False, opened, False].astype(np.int8)))
+    for a, b in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+        ax.axvspan(a * frame_s + centre_s, b * frame_s + centre_s, color="#f0ad4e", alpha=0.25, linewidth=0)
+    for t0, f in zip(sp.start_frames.tolist(), sp.freqs_hz.tolist(), strict=True):
+        s0 = t0 * frame_s + centre_s
+        ax.plot([s0, s0 + STRUCK_FRAMES * frame_s], [f, f], color="#d62728", linewidth=1.4)
+    ax.set_yscale("log")
+    ax.set_ylim(60.0, 4000.0)
+    ax.set_xlim(0, dur)
+    ax.set_xlabel("s")
+    ax.set_ylabel("Hz")
+    n_loud = int(np.count_nonzero(sp.loud))
+    share = np.count_nonzero(opened) / n_loud if n_loud else 0.0
+    if sp.start_frames.size and t.size:
+        ax.set_title(
+            f"accompaniment: struck partials (red: an onset, then a steady pitch that only decays); "
+            f"they open {share:.0%} of the loud frames (shaded)",
+            loc="left",
+        )
+    else:
+        ax.set_title("accompaniment: no struck note in the audio shown", loc="left")
+
+
+_EVIDENCE: dict[str, Any] = {
+    "hum": _hum_panel,
+    "dropout": _dropout_panel,
+    "reverberant": _reverb_panel,
+    "accompaniment": _accompaniment_panel,
+}
 #: Flags whose card gets a third panel with the detector's own evidence.
 EVIDENCE_FLAGS = tuple(_EVIDENCE)
