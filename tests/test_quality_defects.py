@@ -354,3 +354,25 @@ def test_accompaniment_stats_is_finite_on_any_rate_and_length(sr: int, seconds: 
     assert all(np.isfinite(v) and v >= 0 for v in m.values()) and m["struck_share"] <= 1.0
     silent = accompaniment_stats(np.zeros(int(seconds * sr)), sample_rate_hz=sr)
     assert silent == {"struck_share": 0.0, "struck_notes_per_s": 0.0}
+
+
+def test_hum_as_loud_as_the_voice_is_found_when_the_f0_follows_it(voice: np.ndarray) -> None:
+    """Regression: hum at 0 dB pulled the F0 (and so the voice floor) onto 60 Hz, which hid every line."""
+    rms = float(np.sqrt(np.mean(voice**2)))
+    hummed = voice + _hum(voice.size, mains_hz=60.0, rms=rms)
+    m = hum_stats(hummed, sample_rate_hz=SR, voice_floor_hz=57.5)  # the floor the extractor then reads
+    assert m["hum_hz"] == 60.0 and m["hum_lines"] >= 4 and "hum" in _flags(m)
+    # the profile of such an item is not the voice's: speaker_outlier does not judge it
+    frames = voice.size // 512 + 1
+    f0 = np.full(frames, 60.2)
+    assert voice_profile(hummed, sample_rate_hz=SR, f0_hz=f0, voiced=np.ones(frames), hop_length=512) is None
+    assert voice_profile(hummed, sample_rate_hz=SR, f0_hz=f0 * 3, voiced=np.ones(frames), hop_length=512)
+
+
+@pytest.mark.parametrize("note_hz", [150.0, 240.0])
+def test_a_note_held_on_a_multiple_of_the_mains_is_not_hum(note_hz: float) -> None:
+    """Its steady harmonics sit on mains multiples, but all on multiples of one F0 above them."""
+    t = np.arange(6 * SR) / SR
+    held = sum(np.sin(2 * np.pi * note_hz * k * t) / k for k in range(1, 7))
+    m = hum_stats(np.asarray(held) * 0.1, sample_rate_hz=SR, voice_floor_hz=note_hz * 0.99)
+    assert "hum" not in _flags(m), m

@@ -64,6 +64,7 @@ _HUM_MAINS_HZ = (50.0, 60.0)
 _HUM_MAX_HZ = 1000.0
 _HUM_QUANTILE = 0.2
 _HUM_LINE_DB = 10.0
+_HUM_ON_MAINS = 0.04  # an F0 this close to 50 or 60 Hz is the hum's, not a voice's
 # dropouts
 _ZERO_LEVEL = 1e-5  # -100 dBFS: below any real recording's noise floor, above resampler residue
 _MIN_DROPOUT_S = 0.010
@@ -118,7 +119,10 @@ def hum_stats(
         The lowest F0 the voice sings (its 5th percentile), when known. A voice held on
         a pitch that is a multiple of 50 or 60 Hz also draws steady lines at multiples of
         the mains frequency, but never below its own F0: hum needs a line under
-        ``0.9 * voice_floor_hz``.
+        ``0.9 * voice_floor_hz``, unless the lines cannot all be one held note's
+        harmonics (no common factor: 50, 100, 150 Hz), since no voice holds the mains
+        frequency itself. Hum as loud as the voice pulls the F0 extractor onto the mains
+        frequency, which puts the floor there too.
 
     Returns
     -------
@@ -137,6 +141,7 @@ def hum_stats(
     for mains in _HUM_MAINS_HZ:
         line_power = 0.0
         lines = 0
+        harmonics: list[int] = []
         below = False
         for k in range(1, int(_HUM_MAX_HZ // mains) + 1):
             f = k * mains
@@ -149,11 +154,12 @@ def hum_stats(
             floor = float(np.median(side)) if side.size else 0.0
             if steady and floor > 0 and peak > floor * 10 ** (_HUM_LINE_DB / 10):
                 lines += 1
+                harmonics.append(k)
                 below |= voice_floor_hz is not None and f < 0.9 * voice_floor_hz
                 # the line's power: its bins above the neighbourhood (Hann spreads it over ~3 bins)
                 line_power += float(np.sum(np.maximum(low[lo:hi] - floor, 0.0)))
-        if lines and voice_floor_hz is not None and not below:
-            lines, line_power = 0, 0.0  # every line can be the voice's own harmonic
+        if lines and voice_floor_hz is not None and not below and math.gcd(*harmonics) > 1:
+            lines, line_power = 0, 0.0  # every line can be the harmonic of a note held on g x mains
         hum_db = _db(line_power / mean_power) if (lines and mean_power > 0) else _DB_FLOOR
         if lines > best["hum_lines"] or (lines == best["hum_lines"] and hum_db > best["hum_db"]):
             best = {"hum_db": hum_db, "hum_hz": mains if lines else 0.0, "hum_lines": float(lines)}
@@ -518,7 +524,9 @@ def voice_profile(
 
     ``[median F0 in semitones above 55 Hz, MFCC 1..12 averaged over voiced frames]``
     (40 mel bands to 8 kHz on 46 ms windows of the item's grid), or None with fewer than
-    20 voiced frames. Used to compare items within a speaker (``speaker_outlier``).
+    20 voiced frames or a median F0 within 4 % of 50 or 60 Hz (the F0 extractor locked
+    onto mains hum: the pitch is not the voice's; the item gets ``hum`` instead).
+    Used to compare items within a speaker (``speaker_outlier``).
     """
     from svcprep.dsp.mel import mel_filterbank, stft_magnitude
 
@@ -550,6 +558,9 @@ def voice_profile(
     from scipy.fft import dct
 
     mfcc = dct(logmel, type=2, axis=0, norm="ortho")[1:13]
-    pitch = 12.0 * math.log2(float(np.median(f0[v])) / 55.0)
+    median_f0 = float(np.median(f0[v]))
+    if any(abs(median_f0 / mains - 1.0) <= _HUM_ON_MAINS for mains in _HUM_MAINS_HZ):
+        return None  # the extractor followed mains hum (no voice centres on 50 or 60 Hz)
+    pitch = 12.0 * math.log2(median_f0 / 55.0)
     profile = [round(pitch, 4), *(round(float(c), 4) for c in mfcc.mean(axis=1))]
     return profile if all(math.isfinite(c) for c in profile) else None
