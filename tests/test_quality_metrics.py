@@ -457,6 +457,15 @@ def test_each_threshold_fires_alone(change: dict[str, float], flag: str, metric:
     assert isinstance(f.detail, str) and len(f.detail) > 10
 
 
+def test_a_reverberant_item_is_not_also_called_noisy() -> None:
+    """Regression: a 2.5 s room's tail filled the pauses, and the blind SNR read it as noise."""
+    cfg = QualityConfig()
+    wet = {**CLEAN, "snr_db": 9.3, "rt60_s": 0.61, "decays": 216.0}
+    assert [f.name for f in flag_item(wet, cfg)] == ["reverberant"]
+    # the same SNR in a dry room is noise
+    assert [f.name for f in flag_item({**wet, "rt60_s": 0.2}, cfg)] == ["noisy"]
+
+
 def test_flag_details_and_merging() -> None:
     cfg = QualityConfig()
     m = {**CLEAN, "clip_ratio": 412 / 352800, "clip_runs": 9.0, "clip_samples": 412.0, "peak_abs": 0.7071}

@@ -583,7 +583,10 @@ def flag_item(metrics: Mapping[str, float], cfg: QualityConfig) -> list[Flag]:
             f"{m['hum_lines']:.0f} steady lines at multiples of {m.get('hum_hz', 0):.0f} Hz, "
             f"{m['hum_db']:.1f} dB relative to the item (limit {cfg.min_hum_db:g} dB): mains hum",
         )
-    if has("rt60_s") and m.get("decays", 0.0) >= cfg.min_reverb_windows and m["rt60_s"] > cfg.max_rt60_s:
+    reverberant = (
+        has("rt60_s") and m.get("decays", 0.0) >= cfg.min_reverb_windows and m["rt60_s"] > cfg.max_rt60_s
+    )
+    if reverberant:
         add(
             "reverberant",
             "rt60_s",
@@ -616,7 +619,9 @@ def flag_item(metrics: Mapping[str, float], cfg: QualityConfig) -> list[Flag]:
             f"decoded from a lossy file at {m['codec_kbps_per_channel']:.0f} kbit/s per channel (minimum "
             f"{cfg.min_codec_kbps_per_channel:g}): use the lossless original",
         )
-    if has("snr_db") and m["snr_db"] < cfg.min_snr_db:
+    # a reverberant item's quietest frames are the room's tail, which the blind SNR reads as its
+    # noise floor: the diagnosis is the room (reverberant), not noise
+    if has("snr_db") and m["snr_db"] < cfg.min_snr_db and not reverberant:
         text = f"estimated SNR {m['snr_db']:.1f} dB, under {cfg.min_snr_db:g} dB"
         add("noisy", "snr_db", cfg.min_snr_db, text)
     if has("bandwidth_hz") and has("duration_s"):
