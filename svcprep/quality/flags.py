@@ -441,8 +441,8 @@ class QualityConfig(StrictScalars):
         le=1.0,
         description="accompaniment when more of the item's loud frames open a struck note (an onset, "
         "then partials that hold their pitch within 3 cents and only decay for 116 ms). bench_quality: "
-        "clean, reverberant, hummed, vibrato, melisma and coded takes read <= 0.07; a piano or a band "
-        "6-12 dB under the voice 0.31-0.53 (20 dB under: 0.06-0.46).",
+        "clean, reverberant, hummed, vibrato, melisma and coded takes read <= 0.063; a piano or a band "
+        "6-12 dB under the voice 0.32-0.53 (20 dB under: 0.06-0.46).",
     )
     min_codec_kbps_per_channel: float = Field(
         100.0,
