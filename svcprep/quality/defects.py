@@ -119,10 +119,8 @@ def hum_stats(
         The lowest F0 the voice sings (its 5th percentile), when known. A voice held on
         a pitch that is a multiple of 50 or 60 Hz also draws steady lines at multiples of
         the mains frequency, but never below its own F0: hum needs a line under
-        ``0.9 * voice_floor_hz``, unless the lines cannot all be one held note's
-        harmonics (no common factor: 50, 100, 150 Hz), since no voice holds the mains
-        frequency itself. Hum as loud as the voice pulls the F0 extractor onto the mains
-        frequency, which puts the floor there too.
+        ``0.9 * voice_floor_hz`` or at the mains frequency itself, which no voice holds:
+        hum as loud as the voice pulls the F0 extractor, and so the floor, onto it.
 
     Returns
     -------
@@ -141,7 +139,6 @@ def hum_stats(
     for mains in _HUM_MAINS_HZ:
         line_power = 0.0
         lines = 0
-        harmonics: list[int] = []
         below = False
         for k in range(1, int(_HUM_MAX_HZ // mains) + 1):
             f = k * mains
@@ -154,12 +151,13 @@ def hum_stats(
             floor = float(np.median(side)) if side.size else 0.0
             if steady and floor > 0 and peak > floor * 10 ** (_HUM_LINE_DB / 10):
                 lines += 1
-                harmonics.append(k)
-                below |= voice_floor_hz is not None and f < 0.9 * voice_floor_hz
+                # the mains frequency itself is under every voice, even when hum as loud as
+                # the voice has pulled the F0 (and so the floor) onto it
+                below |= k == 1 or (voice_floor_hz is not None and f < 0.9 * voice_floor_hz)
                 # the line's power: its bins above the neighbourhood (Hann spreads it over ~3 bins)
                 line_power += float(np.sum(np.maximum(low[lo:hi] - floor, 0.0)))
-        if lines and voice_floor_hz is not None and not below and math.gcd(*harmonics) > 1:
-            lines, line_power = 0, 0.0  # every line can be the harmonic of a note held on g x mains
+        if lines and voice_floor_hz is not None and not below:
+            lines, line_power = 0, 0.0  # every line can be the voice's own harmonic
         hum_db = _db(line_power / mean_power) if (lines and mean_power > 0) else _DB_FLOOR
         if lines > best["hum_lines"] or (lines == best["hum_lines"] and hum_db > best["hum_db"]):
             best = {"hum_db": hum_db, "hum_hz": mains if lines else 0.0, "hum_lines": float(lines)}
