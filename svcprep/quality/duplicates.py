@@ -795,7 +795,9 @@ def _contour_score(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> tu
             if abs(shift) > _MAX_SHIFT_CENTS:
                 continue
             hits = int(np.count_nonzero(np.abs(d - shift) < _CONTOUR_TOL_CENTS))
-            score = hits / max(na, nb)
+            # both voiced counts on a's time base: a copy stretched by 1.1 has 10 % more voiced
+            # frames, which must not count against it
+            score = hits / max(na, nb / stretch)
             if score > best[0]:
                 best = (score, shift, float(stretch))
     return best

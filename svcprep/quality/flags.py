@@ -464,13 +464,13 @@ class QualityConfig(StrictScalars):
         4.0, gt=0.0, description="speaker_outlier beyond this many robust SDs (pitch or spectral envelope)."
     )
     near_duplicate_contour_min_score: float = Field(
-        0.8,
+        0.75,
         ge=0.0,
         le=1.0,
         description="near_duplicate through a pitch shift (up to +-2 semitones) or a time stretch "
         "(0.9-1.1) when this share of the voiced frames follow the other item's F0 contour within 30 "
-        "cents after the shift and stretch. librosa-shifted/stretched copies of a sung phrase score "
-        "0.85-0.99.",
+        "cents after the shift and stretch. bench_quality --part build: librosa-shifted/stretched "
+        "copies of real singing score 0.76-0.87, of speech 0.45-0.52; different items at most 0.46.",
     )
     max_frame_count_error: int = Field(
         0, ge=0, description="frame_mismatch when a feature is more frames off the grid than this."
