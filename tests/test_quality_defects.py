@@ -253,6 +253,24 @@ def test_transformed_duplicate_search_aligns_only_plausible_pairs(monkeypatch: p
     assert len(calls) < 100, f"{len(calls)} alignments for 2,001 items"
 
 
+@pytest.mark.parametrize("stretch", [0.9, 1.1])
+def test_a_stretched_contour_is_not_marked_down_for_its_length(stretch: float) -> None:
+    """Regression: the score divided by the longer item's voiced frames, so a copy stretched by 1.1
+    lost a tenth of its score (0.83 here) and real stretched singing fell under the limit."""
+    from svcprep.quality import duplicates as dup
+
+    rng = np.random.default_rng(11)
+    notes = np.repeat(rng.integers(-7, 8, size=13) * 100.0, 25)[:300] + 5000 + rng.normal(0, 5, 300)
+    notes[np.arange(300) % 25 >= 22] = 0
+    t = np.arange(round(notes.size * stretch)) / stretch
+    copy = np.interp(t, np.arange(notes.size), notes)
+    copy[np.interp(t, np.arange(notes.size), (notes > 0).astype(float)) < 1] = 0
+    contours = {"s/a": {"cents": notes.tolist()}, "s/b": {"cents": copy.tolist()}}
+    (m,) = dup.transformed_duplicates(contours, min_score=0.88)
+    # the frames at each note's edges that the resampled voicing loses are all it misses
+    assert m.stretch == pytest.approx(stretch, abs=0.02) and m.score > 0.88
+
+
 def _arpeggio(n: int, *, sample_rate_hz: int, root_hz: float = 131.0, bpm: float = 104.0) -> np.ndarray:
     """I-V-vi-IV eighth-note arpeggios (piano-like struck notes) filling ``n`` samples."""
     eighth = 30.0 / bpm
