@@ -466,6 +466,21 @@ def test_a_reverberant_item_is_not_also_called_noisy() -> None:
     assert [f.name for f in flag_item({**wet, "rt60_s": 0.2}, cfg)] == ["noisy"]
 
 
+def test_octave_jumps_over_backing_music_or_hum_are_not_unstable_f0() -> None:
+    """Regression: over a band the F0 followed the bass (1.77 jumps per voiced second) and the item
+    got unstable_f0 besides accompaniment; real octave splices read 0.55 and up."""
+    cfg = QualityConfig()
+    spliced = {**CLEAN, "octave_jumps": 0.55}
+    assert [f.name for f in flag_item(spliced, cfg)] == ["unstable_f0"]
+    band = {**CLEAN, "octave_jumps": 1.77, "struck_share": 0.45, "struck_notes_per_s": 7.0}
+    assert [f.name for f in flag_item(band, cfg)] == ["accompaniment"]
+    hummed = {**CLEAN, "octave_jumps": 1.04, "hum_db": -3.3, "hum_hz": 60.0, "hum_lines": 5.0}
+    assert [f.name for f in flag_item(hummed, cfg)] == ["hum"]
+    # an F0 pinned at the search limits is still unstable there
+    pinned = {**band, "f0_at_limits_ratio": 0.5}
+    assert {f.name for f in flag_item(pinned, cfg)} == {"accompaniment", "unstable_f0"}
+
+
 def test_flag_details_and_merging() -> None:
     cfg = QualityConfig()
     m = {**CLEAN, "clip_ratio": 412 / 352800, "clip_runs": 9.0, "clip_samples": 412.0, "peak_abs": 0.7071}
