@@ -373,6 +373,17 @@ class StruckPartials(NamedTuple):
     #: Frames within 30 dB of the item's loud frames (the denominator of ``struck_share``).
     loud: npt.NDArray[np.bool_]
 
+    @property
+    def opened(self) -> npt.NDArray[np.bool_]:
+        """The loud frames a struck partial covers."""
+        return self.covered & self.loud
+
+    @property
+    def struck_share(self) -> float:
+        """The share of the loud frames that a struck partial covers (0 with no loud frame)."""
+        n_loud = int(np.count_nonzero(self.loud))
+        return float(np.count_nonzero(self.opened) / n_loud) if n_loud else 0.0
+
 
 def struck_partials(a: FloatArray, *, sample_rate_hz: float) -> StruckPartials:
     """Find the partials of struck notes (piano, guitar, mallets) in ``a``.
@@ -501,10 +512,9 @@ def accompaniment_stats(a: FloatArray, *, sample_rate_hz: float) -> dict[str, fl
         bin) per second. Both 0 on items too short to judge.
     """
     sp = struck_partials(a, sample_rate_hz=sample_rate_hz)
-    n_loud = int(np.count_nonzero(sp.loud))
-    if n_loud == 0:
+    if not np.any(sp.loud):
         return {"struck_share": 0.0, "struck_notes_per_s": 0.0}
-    share = float(np.count_nonzero(sp.covered & sp.loud) / n_loud)
+    share = sp.struck_share
     bins = np.round(sp.freqs_hz * sp.n_fft / sp.sample_rate_hz).tolist()
     keyed = set(zip(sp.start_frames.tolist(), bins, strict=True))
     fresh = sum(1 for t, b in keyed if (t - 1, b) not in keyed)

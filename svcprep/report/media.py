@@ -377,11 +377,9 @@ def _accompaniment_panel(ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: 
     sp = struck_partials(x, sample_rate_hz=sr)
     frame_s = sp.hop_length / sp.sample_rate_hz
     centre_s = sp.n_fft / 2 / sp.sample_rate_hz
-    t = np.arange(sp.covered.size) * frame_s + centre_s
     dur = max(x.size / sr, 1e-3)
     # the loud frames a struck note opens, shaded
-    opened = sp.covered & sp.loud
-    edges = np.flatnonzero(np.diff(np.r_[False, opened, False].astype(np.int8)))
+    edges = np.flatnonzero(np.diff(np.r_[False, sp.opened, False].astype(np.int8)))
     for a, b in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
         ax.axvspan(a * frame_s + centre_s, b * frame_s + centre_s, color="#f0ad4e", alpha=0.25, linewidth=0)
     for t0, f in zip(sp.start_frames.tolist(), sp.freqs_hz.tolist(), strict=True):
@@ -392,16 +390,13 @@ def _accompaniment_panel(ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: 
     ax.set_xlim(0, dur)
     ax.set_xlabel("s")
     ax.set_ylabel("Hz")
-    n_loud = int(np.count_nonzero(sp.loud))
-    share = np.count_nonzero(opened) / n_loud if n_loud else 0.0
-    if sp.start_frames.size and t.size:
-        ax.set_title(
-            f"accompaniment: struck partials (red: an onset, then a steady pitch that only decays); "
-            f"they open {share:.0%} of the loud frames (shaded)",
-            loc="left",
-        )
-    else:
-        ax.set_title("accompaniment: no struck note in the audio shown", loc="left")
+    title = (
+        f"accompaniment: struck partials (red: an onset, then a steady pitch that only decays); "
+        f"they open {sp.struck_share:.0%} of the loud frames (shaded)"
+        if sp.start_frames.size
+        else "accompaniment: no struck note in the audio shown"
+    )
+    ax.set_title(title, loc="left")
 
 
 _EVIDENCE: dict[str, Any] = {
