@@ -453,32 +453,34 @@ def struck_partials(a: FloatArray, *, sample_rate_hz: float) -> StruckPartials:
     pk &= ~steady[None, :]
     # each peak's frequency (bins, parabolic interpolation), spread to the bins either side
     # so that a partial drifting by one bin is still followed
-    left, mid, right = d[:, :-2], d[:, 1:-1], d[:, 2:]
+    pt, pb = np.nonzero(pk)
+    left, mid, right = d[pt, pb - 1], d[pt, pb], d[pt, pb + 1]  # peaks are never at the edges
     den = left - 2.0 * mid + right
-    offset = np.zeros(d.shape)
     safe = np.abs(den) > 1e-9
-    offset[:, 1:-1] = np.where(safe, 0.5 * (left - right) / np.where(safe, den, 1.0), 0.0)
-    freq = np.where(pk, np.arange(lo, hi)[None, :] + offset, np.nan)
+    freq = np.full(d.shape, np.nan)
+    freq[pt, pb] = lo + pb + np.where(safe, 0.5 * (left - right) / np.where(safe, den, 1.0), 0.0)
     near = freq.copy()
     for shift in (-1, 1):
         near = np.where(np.isnan(near), np.roll(freq, shift, axis=1), near)
-    # candidates: peaks with a peak nearby in each of the next `length` frames, after an onset
+    # candidates: peaks with a peak nearby in each of the next `length` frames ...
     present = np.concatenate([np.zeros((1, n_bins)), np.cumsum(~np.isnan(near), axis=0)])
     starts = n_frames - length + 1
     held = (present[length : length + starts] - present[:starts]) == length
+    ct, ck = np.nonzero(pk[:starts] & held)
+    # ... after an onset: within the first frames, the level over the loudest of the two bins
+    # either side one window earlier
     lag = _STRUCK_HOPS_PER_WINDOW
-    before = np.full(d.shape, np.inf)
-    padded = np.pad(d, ((0, 0), (2, 2)), mode="edge")
-    wide = np.max([padded[:, j : j + n_bins] for j in range(5)], axis=0)
-    for back in range(lag, lag + _STRUCK_RISE_SEARCH):
-        before[back:] = np.minimum(before[back:], -wide[:-back])
-    rise = d + before  # level over the loudest of the neighbourhood one window earlier
-    rise[:lag] = -np.inf
-    rise_ahead = np.full(d.shape, -np.inf)
-    for ahead in range(_STRUCK_RISE_SEARCH):
-        rise_ahead[: n_frames - ahead] = np.maximum(rise_ahead[: n_frames - ahead], rise[ahead:])
-    cand = pk[:starts] & held & (rise_ahead[:starts] >= _STRUCK_RISE_DB)
-    t0, k = np.nonzero(cand)
+    search = np.arange(_STRUCK_RISE_SEARCH)
+    at = ct[:, None] + search[None, :]  # (n, ahead)
+    earlier = at[:, :, None] - (lag + search)[None, None, :]  # (n, ahead, back)
+    bins = np.clip(ck[:, None] + np.arange(-2, 3)[None, :], 0, n_bins - 1)  # (n, 5)
+    ok_at = at < n_frames
+    ok_earlier = (earlier >= 0) & ok_at[:, :, None]
+    prior = d[np.clip(earlier, 0, n_frames - 1)[..., None], bins[:, None, None, :]].max(axis=3)
+    prior = np.where(ok_earlier, prior, -np.inf).max(axis=2)  # (n, ahead)
+    rise = np.where(ok_at & (prior > -np.inf), d[np.minimum(at, n_frames - 1), ck[:, None]] - prior, -np.inf)
+    onset = rise.max(axis=1) >= _STRUCK_RISE_DB
+    t0, k = ct[onset], ck[onset]
     loud = frame_max >= top - _STRUCK_LOUD_DB
     covered = np.zeros(n_frames, dtype=bool)
     if t0.size == 0:
@@ -486,7 +488,7 @@ def struck_partials(a: FloatArray, *, sample_rate_hz: float) -> StruckPartials:
     rows = t0[:, None] + np.arange(length)[None, :]
     track = near[rows, k[:, None]]
     cents = 1200.0 * np.log2(track / np.median(track, axis=1, keepdims=True))
-    level = np.maximum(np.maximum(d, np.roll(d, 1, axis=1)), np.roll(d, -1, axis=1))[rows, k[:, None]]
+    level = np.maximum(np.maximum(d[rows, k[:, None] - 1], d[rows, k[:, None]]), d[rows, k[:, None] + 1])
     ok = (np.abs(cents).max(axis=1) <= _STRUCK_CENTS) & (np.diff(level, axis=1) <= _STRUCK_SWELL_DB).all(
         axis=1
     )
