@@ -421,14 +421,10 @@ def struck_partials(a: FloatArray, *, sample_rate_hz: float) -> StruckPartials:
     if x.size and round(float(sample_rate_hz)) != sr:
         x = soxr.resample(x, float(sample_rate_hz), sr, quality="LQ")
     length = STRUCK_FRAMES
-    empty = StruckPartials(
-        sr, n_fft, hop, np.zeros(0, np.int64), np.zeros(0), np.zeros(0, bool), np.zeros(0, bool)
-    )
-    if x.size < n_fft + (length + _STRUCK_HOPS_PER_WINDOW) * hop:
-        return empty
-    peak_abs = float(np.max(np.abs(x)))
-    if not math.isfinite(peak_abs) or peak_abs == 0.0:
-        return empty
+    peak_abs = float(np.max(np.abs(x))) if x.size else 0.0
+    if x.size < n_fft + (length + _STRUCK_HOPS_PER_WINDOW) * hop or not 0.0 < peak_abs < math.inf:
+        nothing = np.zeros(0, dtype=bool)
+        return StruckPartials(sr, n_fft, hop, np.zeros(0, np.int64), np.zeros(0), nothing, nothing)
     mag = stft_magnitude(
         (x / peak_abs).astype(np.float32), n_fft=n_fft, hop_length=hop, win_length=n_fft,
         pad_left=0, pad_right=0, pad_mode="constant",
@@ -482,9 +478,6 @@ def struck_partials(a: FloatArray, *, sample_rate_hz: float) -> StruckPartials:
     onset = rise.max(axis=1) >= _STRUCK_RISE_DB
     t0, k = ct[onset], ck[onset]
     loud = frame_max >= top - _STRUCK_LOUD_DB
-    covered = np.zeros(n_frames, dtype=bool)
-    if t0.size == 0:
-        return StruckPartials(sr, n_fft, hop, np.zeros(0, np.int64), np.zeros(0), covered, loud)
     rows = t0[:, None] + np.arange(length)[None, :]
     track = near[rows, k[:, None]]
     cents = 1200.0 * np.log2(track / np.median(track, axis=1, keepdims=True))
@@ -514,14 +507,11 @@ def accompaniment_stats(a: FloatArray, *, sample_rate_hz: float) -> dict[str, fl
         bin) per second. Both 0 on items too short to judge.
     """
     sp = struck_partials(a, sample_rate_hz=sample_rate_hz)
-    if not np.any(sp.loud):
-        return {"struck_share": 0.0, "struck_notes_per_s": 0.0}
-    share = sp.struck_share
     bins = np.round(sp.freqs_hz * sp.n_fft / sp.sample_rate_hz).tolist()
     keyed = set(zip(sp.start_frames.tolist(), bins, strict=True))
     fresh = sum(1 for t, b in keyed if (t - 1, b) not in keyed)
     seconds = (sp.loud.size * sp.hop_length + sp.n_fft - sp.hop_length) / sp.sample_rate_hz
-    return {"struck_share": share, "struck_notes_per_s": float(fresh / seconds)}
+    return {"struck_share": sp.struck_share, "struck_notes_per_s": float(fresh / seconds)}
 
 
 # --------------------------------------------------------------------------- voice profile
@@ -545,6 +535,9 @@ def voice_profile(
     v = np.asarray(voiced).astype(bool) & (f0 > 0)
     if v.sum() < 20:
         return None
+    median_f0 = float(np.median(f0[v]))
+    if any(abs(median_f0 / mains - 1.0) <= _HUM_ON_MAINS for mains in _HUM_MAINS_HZ):
+        return None  # the extractor followed mains hum (no voice centres on 50 or 60 Hz)
     n_fft = int(2 ** round(math.log2(0.046 * sr)))
     # the power mel of librosa.feature.melspectrogram's defaults (centred frames, zero padding,
     # Slaney bands from 0 Hz), without librosa's numba kernels: compiling those cost every
@@ -568,9 +561,6 @@ def voice_profile(
     from scipy.fft import dct
 
     mfcc = dct(logmel, type=2, axis=0, norm="ortho")[1:13]
-    median_f0 = float(np.median(f0[v]))
-    if any(abs(median_f0 / mains - 1.0) <= _HUM_ON_MAINS for mains in _HUM_MAINS_HZ):
-        return None  # the extractor followed mains hum (no voice centres on 50 or 60 Hz)
     pitch = 12.0 * math.log2(median_f0 / 55.0)
     profile = [round(pitch, 4), *(round(float(c), 4) for c in mfcc.mean(axis=1))]
     return profile if all(math.isfinite(c) for c in profile) else None
