@@ -15,7 +15,12 @@ from typing import Any
 import numpy as np
 
 from svcprep.config import BuildConfig
-from svcprep.quality.duplicates import DuplicateIndex, Fingerprint, transformed_duplicates
+from svcprep.quality.duplicates import (
+    DuplicateIndex,
+    Fingerprint,
+    spectral_duplicates,
+    transformed_duplicates,
+)
 from svcprep.quality.flags import Flag, flag_detail, flag_item, loudness_outliers, speaker_outliers
 from svcprep.records import ItemRecord, Record, SplitName, originals
 from svcprep.store.splits import split_from_config
@@ -59,10 +64,10 @@ def apply_quality(
     for i, flag in loudness_outliers(levels, qc).items():
         added[i][flag.name] = flag_detail(flag)
 
+    fps = {i: Fingerprint.from_dict(fingerprints[i]) for i in sorted(fingerprints) if i in originals_by_id}
     index = DuplicateIndex(min_score=qc.near_duplicate_min_score)
-    for i in sorted(fingerprints):
-        if i in originals_by_id:
-            index.add_fingerprint(i, Fingerprint.from_dict(fingerprints[i]))
+    for i, fp in fps.items():
+        index.add_fingerprint(i, fp)
     for match in index.find_duplicates():
         if match.item_id not in originals_by_id:
             continue
@@ -85,7 +90,11 @@ def apply_quality(
     voices = voices or {}
     contours = {i: v["contour"] for i, v in voices.items() if i in originals_by_id and v.get("contour")}
     known = {frozenset((a, b)) for a, b in duplicate_of.items()}
-    for tm in transformed_duplicates(contours, min_score=qc.near_duplicate_contour_min_score, skip=known):
+    by_contour = transformed_duplicates(contours, min_score=qc.near_duplicate_contour_min_score, skip=known)
+    by_spectrum = spectral_duplicates(
+        fps, min_score=qc.near_duplicate_spectral_min_score, skip=known, contours=contours
+    )
+    for tm in [*by_contour, *by_spectrum]:
         if tm.item_id in duplicate_of or (abs(tm.shift_semitones) < 0.3 and abs(tm.stretch - 1.0) < 0.02):
             # an untransformed copy is the audio fingerprint's to find; the same tune sung (or
             # synthesised) twice in the same key and tempo is not a copy of the recording
@@ -95,14 +104,18 @@ def apply_quality(
             what.append(f"pitch-shifted by {tm.shift_semitones:+.1f} semitones")
         if abs(tm.stretch - 1.0) >= 0.02:
             what.append(f"time-stretched by {tm.stretch:.2f}")
+        if tm.evidence == "contour":
+            metric, threshold = "contour_score", qc.near_duplicate_contour_min_score
+            how = f"{tm.score:.0%} of the voiced frames follow its F0 contour"
+        else:
+            metric, threshold = "spectral_score", qc.near_duplicate_spectral_min_score
+            how = f"its fingerprint matches through the transform, score {tm.score:.2f}"
         flag = Flag(
             "near_duplicate",
-            "contour_score",
+            metric,
             float(tm.score),
-            qc.near_duplicate_contour_min_score,
-            f"same performance as {tm.other_id}, "
-            + (" and ".join(what) or "re-rendered")
-            + f" ({tm.score:.0%} of the voiced frames follow its F0 contour)",
+            threshold,
+            f"same performance as {tm.other_id}, " + (" and ".join(what) or "re-rendered") + f" ({how})",
         )
         added[tm.item_id]["near_duplicate"] = flag_detail(
             flag,

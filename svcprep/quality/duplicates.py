@@ -43,7 +43,7 @@ from __future__ import annotations
 import base64
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -61,6 +61,8 @@ __all__ = [
     "exact_fingerprint",
     "f0_contour",
     "fingerprint",
+    "spectral_duplicates",
+    "spectral_score",
     "transformed_duplicates",
 ]
 
@@ -77,6 +79,8 @@ _RELIABLE_BITS = 16  # bits per sub-fingerprint compared when verifying
 _KEY_LAG = 8  # frames between the spectra whose band-difference change gives a key's bands (102 ms)
 _KEY_TOP = 4  # a half-key is the 4 band differences that change most, with their signs
 _KEY_GAP = 16  # frames between the two halves of a key (205 ms)
+_ENVELOPE_POINTS = 32
+_ENVELOPE_FLOOR_DB = -60.0
 FRAME_S = _FP_HOP / _FP_RATE_HZ
 """Seconds between sub-fingerprints."""
 
@@ -175,6 +179,12 @@ class Fingerprint:
         int32 ``(k,)``: the frame of each key.
     duration_s
         Length of the item.
+    envelope
+        int8 ``(32,)`` or ``(0,)``: the item's level in dB under its loudest frame (300-2000
+        Hz, floored at -60 dB) at 32 equally spaced points over its whole length. Neither a
+        pitch shift nor a time stretch changes it, so it picks the pairs worth aligning
+        through a transform (:func:`transformed_duplicates`); empty in fingerprints stored
+        before it existed.
     """
 
     exact: str
@@ -184,6 +194,7 @@ class Fingerprint:
     keys: npt.NDArray[np.uint64]
     key_frames: npt.NDArray[np.int32]
     duration_s: float
+    envelope: npt.NDArray[np.int8] = field(default_factory=lambda: np.zeros(0, np.int8))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (base64 little-endian arrays)."""
@@ -200,6 +211,7 @@ class Fingerprint:
             "reliable": b64(self.reliable.astype("<u4")),
             "keys": b64(self.keys.astype("<u8")),
             "key_frames": b64(self.key_frames.astype("<i4")),
+            "envelope": b64(self.envelope.astype(np.int8)),
         }
 
     @classmethod
@@ -213,7 +225,8 @@ class Fingerprint:
             keys = np.frombuffer(base64.b64decode(data["keys"]), dtype="<u8").astype(np.uint64)
             frames = np.frombuffer(base64.b64decode(data["key_frames"]), dtype="<i4").astype(np.int32)
             duration = float(data["duration_s"])
-            fp = cls(str(data["exact"]), bits, active.astype(bool), rel, keys, frames, duration)
+            env = np.frombuffer(base64.b64decode(data.get("envelope", "")), dtype=np.int8).copy()
+            fp = cls(str(data["exact"]), bits, active.astype(bool), rel, keys, frames, duration, env)
         except (KeyError, TypeError, ValueError) as err:
             raise QualityInputError(f"not a stored fingerprint: {err}") from None
         sizes = (fp.bits.size, fp.active.size, fp.reliable.size)
@@ -303,7 +316,17 @@ def fingerprint(y: npt.ArrayLike, *, sample_rate_hz: int) -> Fingerprint:
     loud = (total > top * 10 ** (-_FP_ACTIVE_DB / 10)) & (total > 1e-20) if top > 0 else total > 1.0
     active = loud[1:] & loud[:-1]
     keys, key_frames = _keys(energy, loud)
-    return Fingerprint(exact, bits, active, reliable, keys, key_frames, duration)
+    return Fingerprint(exact, bits, active, reliable, keys, key_frames, duration, _envelope(total))
+
+
+def _envelope(total: npt.NDArray[np.float64]) -> npt.NDArray[np.int8]:
+    """Level (dB under the loudest frame, floored) at :data:`_ENVELOPE_POINTS` points over the item."""
+    top = float(total.max()) if total.size else 0.0
+    if not top > 0:
+        return np.full(_ENVELOPE_POINTS, int(_ENVELOPE_FLOOR_DB), np.int8)
+    db = np.maximum(10.0 * np.log10(np.maximum(total, 1e-30) / top), _ENVELOPE_FLOOR_DB)
+    at = np.linspace(0.0, db.size - 1.0, _ENVELOPE_POINTS)
+    return np.rint(np.interp(at, np.arange(db.size), db)).astype(np.int8)
 
 
 @dataclass(frozen=True)
@@ -752,13 +775,21 @@ def f0_contour(f0_hz: npt.ArrayLike, voiced: npt.ArrayLike, *, frame_s: float) -
 
 @dataclass(frozen=True)
 class TransformMatch:
-    """``item_id`` follows ``other_id``'s F0 contour after a pitch shift and a time stretch."""
+    """``item_id`` is ``other_id`` after a pitch shift and/or a time stretch.
+
+    ``evidence`` says what showed it: ``"contour"`` (:func:`transformed_duplicates`: the
+    F0 contours follow each other; ``score`` is the share of voiced frames that do) or
+    ``"spectrum"`` (:func:`spectral_duplicates`: the fingerprints match through the
+    transform; ``score`` is ``1 - 2 * BER``). ``stretch`` is the copy's time per unit of
+    the original's.
+    """
 
     item_id: str
     other_id: str
     score: float
     shift_semitones: float
     stretch: float
+    evidence: Literal["contour", "spectrum"] = "contour"
 
 
 def _contour_score(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> tuple[float, float, float]:
@@ -865,4 +896,198 @@ def transformed_duplicates(
             score, shift, stretch = _contour_score(c1, c2)
             if score >= min_score and (second not in best or score > best[second].score):
                 best[second] = TransformMatch(second, first, score, shift / 100.0, stretch)
+    return [best[k] for k in sorted(best)]
+
+
+# ------------------------------------------------------------- transformed copies, by spectrum
+
+#: Fingerprint bands per semitone (33 log-spaced bands over 300-2000 Hz: ~1.005): a pitch
+#: shift of ``k`` semitones moves the band-energy pattern by ``k`` bands, so sub-fingerprint
+#: bit ``m`` of the original is bit ``m + k`` of the copy.
+BANDS_PER_SEMITONE = _FP_N_BANDS / (12.0 * np.log2(_FP_BANDS_HZ[1] / _FP_BANDS_HZ[0]))
+_SPECTRAL_SHIFTS = (-2, -1, 0, 1, 2)  # bands (the neighbours of the best are scored too)
+_SPECTRAL_STRETCH_STEPS = (0.99, 1.0, 1.01)  # around the ratio of the two lengths
+_SPECTRAL_MAX_OFFSET = 30  # frames either way (0.38 s: the slicer's margins)
+_SPECTRAL_MIN_OVERLAP_S = 1.0  # jointly active audio a transformed match must cover
+_SPECTRAL_MIN_ENVELOPE_CORR = 0.8
+_CONTOUR_FLOOR = 0.3  # a contour this good names a shift the bands cannot resolve
+
+
+def _shifted(x: npt.NDArray[np.uint32], k: int) -> npt.NDArray[np.uint32]:
+    return x << np.uint32(k) if k >= 0 else x >> np.uint32(-k)
+
+
+def _alignment_scores(
+    fa: Fingerprint, fb: Fingerprint, stretch: float, offsets: npt.NDArray[np.int64], shifts: Iterable[int]
+) -> dict[int, npt.NDArray[np.float64]]:
+    """``1 - 2 * BER`` per offset for each band shift (-1 where too little audio overlaps)."""
+    na, nb = fa.bits.size, fb.bits.size
+    need = max(_SPECTRAL_MIN_OVERLAP_S / FRAME_S, 0.5 * min(int(fa.active.sum()), int(fb.active.sum())), 1.0)
+    j = np.rint(np.arange(na) * stretch).astype(np.int64)[None, :] + offsets[:, None]
+    jc = np.clip(j, 0, nb - 1)
+    mask = (j >= 0) & (j < nb) & fa.active[None, :] & fb.active[jc]
+    enough = mask.sum(axis=1) >= need
+    out: dict[int, npt.NDArray[np.float64]] = {}
+    if not enough.any():
+        return {k: np.full(offsets.size, -1.0) for k in shifts}
+    b_bits, b_rel = fb.bits[jc], np.where(mask, fb.reliable[jc], np.uint32(0))
+    top = np.array([0xFFFFFFFF], np.uint32)
+    for k in shifts:
+        both = (_shifted(fa.reliable, k) & _shifted(top, k))[None, :] & b_rel
+        n_bits = np.bitwise_count(both).sum(axis=1)
+        wrong = np.bitwise_count((_shifted(fa.bits, k)[None, :] ^ b_bits) & both).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[k] = np.where(enough & (n_bits > 0), 1.0 - 2.0 * wrong / n_bits, -1.0)
+    return out
+
+
+def spectral_score(fa: Fingerprint, fb: Fingerprint) -> tuple[float, float, float, int]:
+    """Best match of ``fb`` as a pitch-shifted and/or time-stretched copy of ``fa``.
+
+    The copy's sub-fingerprint bits are compared with the original's moved by ``k``
+    bands (about one per semitone, ``k`` in -2..2) at frame ``round(i * stretch) +
+    offset`` of the copy for frame ``i`` of the original, over stretches of 0.99-1.01
+    times the ratio of their lengths and offsets of up to 0.38 s; only the reliable bits
+    of both and frames active in both count, over at least 1 s of joint audio and half
+    the shorter item's active frames. A shift between two bands scores about as well at
+    both: the shift is placed between them by the scores of the neighbouring bands
+    (parabolic interpolation).
+
+    Parameters
+    ----------
+    fa, fb
+        The original's and the copy's fingerprints.
+
+    Returns
+    -------
+    tuple
+        ``(score, shift_semitones, stretch, offset)``: ``1 - 2 * BER`` of the best
+        alignment (-1 when none overlaps enough), the pitch shift, the stretch (the
+        copy's time per unit of the original's) and the offset in frames.
+    """
+    if fa.bits.size == 0 or fb.bits.size == 0:
+        return (-1.0, 0.0, 1.0, 0)
+    ratio = fb.bits.size / fa.bits.size
+    best = (-1.0, 0, 1.0, 0)
+
+    def scan(stretch: float, offsets: npt.NDArray[np.int64], shifts: Iterable[int]) -> None:
+        nonlocal best
+        if not _STRETCHES[0] <= stretch <= _STRETCHES[1]:
+            return
+        for k, score in _alignment_scores(fa, fb, stretch, offsets, shifts).items():
+            o = int(np.argmax(score))
+            if score[o] > best[0]:
+                best = (float(score[o]), k, float(stretch), int(offsets[o]))
+
+    # coarse (every other offset, the lengths' ratio), then the stretch and offset around the best
+    scan(ratio, np.arange(-_SPECTRAL_MAX_OFFSET, _SPECTRAL_MAX_OFFSET + 1, 2), _SPECTRAL_SHIFTS)
+    if best[0] < 0:
+        return (-1.0, 0.0, 1.0, 0)
+    k, off = best[1], best[3]
+    for step in _SPECTRAL_STRETCH_STEPS:
+        scan(ratio * step, np.arange(off - 3, off + 4), (k,))
+    score, k, stretch, off = best
+    side = _alignment_scores(fa, fb, stretch, np.array([off]), (k - 1, k + 1))
+    lo, hi = float(side[k - 1][0]), float(side[k + 1][0])
+    curve = lo + hi - 2.0 * score
+    frac = 0.5 * (lo - hi) / curve if curve < 0 else 0.0
+    return (score, (k + float(np.clip(frac, -0.5, 0.5))) / BANDS_PER_SEMITONE, stretch, off)
+
+
+def _envelope_candidates(ids: list[str], fps: Mapping[str, Fingerprint]) -> list[tuple[str, str]]:
+    """Pairs (a, b) with a < b whose lengths allow a 0.88-1.14 stretch and whose envelopes correlate."""
+    rows = [i for i in ids if fps[i].envelope.size == _ENVELOPE_POINTS and fps[i].bits.size > 0]
+    if len(rows) < 2:
+        return []
+    env = np.array([fps[i].envelope for i in rows], dtype=np.float64)
+    env -= env.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(env, axis=1)
+    flat = norm < 1e-9  # a level that never changes says nothing about the content
+    env /= np.where(flat, 1.0, norm)[:, None]
+    size = np.array([fps[i].bits.size for i in rows], dtype=np.float64)
+    out = []
+    for s in range(len(rows) - 1):
+        corr = env[s + 1 :] @ env[s]
+        ratio = size[s + 1 :] / size[s]
+        ok = (corr >= _SPECTRAL_MIN_ENVELOPE_CORR) & (ratio >= 1 / _STRETCHES[1]) & (ratio <= _STRETCHES[1])
+        ok &= ~flat[s + 1 :] & ~flat[s]
+        for t in (s + 1 + np.flatnonzero(ok)).tolist():
+            out.append((min(rows[s], rows[t]), max(rows[s], rows[t])))
+    return out
+
+
+def _groups(pairs: Iterable[frozenset[str]]) -> dict[str, str]:
+    """Item -> a representative of its group, the groups being the connected pairs."""
+    parent: dict[str, str] = {}
+
+    def root(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for pair in pairs:
+        ids = sorted(pair)
+        if len(ids) == 2:
+            ra, rb = root(ids[0]), root(ids[1])
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+    return {x: root(x) for x in list(parent)}
+
+
+def spectral_duplicates(
+    fingerprints: Mapping[str, Fingerprint],
+    *,
+    min_score: float,
+    skip: set[frozenset[str]] | None = None,
+    contours: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[TransformMatch]:
+    """Pairs of items where one is the other pitch-shifted (<= +-2 semitones) and/or time-stretched.
+
+    Works on the audio fingerprints, so it finds copies whose F0 contour is too broken
+    to follow (speech, breathy takes): pairs whose level envelopes correlate (>= 0.8 over
+    32 points; neither transform changes them) and whose lengths allow a 0.88-1.14
+    stretch are aligned by :func:`spectral_score`. A match needs a real transform (a
+    shift of at least one band or a stretch of at least 2 %; an untransformed copy is
+    :class:`DuplicateIndex`'s to find); a shift under a semitone, which the bands cannot
+    resolve, is named from the F0 contours when they agree with each other (score >= 0.3).
+
+    Parameters
+    ----------
+    fingerprints
+        item id -> fingerprint.
+    min_score
+        Pairs with a :func:`spectral_score` of at least this are reported.
+    skip
+        Pairs (as frozensets of two ids) already known as duplicates: no pair within a
+        group they connect is aligned.
+    contours
+        item id -> :func:`f0_contour` output, to name sub-semitone shifts.
+
+    Returns
+    -------
+    list[TransformMatch]
+        One per flagged item (the later id of the pair; its best match), sorted by id.
+    """
+    contours = contours or {}
+    group = _groups(skip or set())
+    best: dict[str, TransformMatch] = {}
+    for first, second in _envelope_candidates(sorted(fingerprints), fingerprints):
+        if first in group and group.get(first) == group.get(second):
+            continue  # already known as copies of one recording
+        score, shift, stretch, _ = spectral_score(fingerprints[first], fingerprints[second])
+        if score < min_score:
+            continue
+        ca, cb = contours.get(first), contours.get(second)
+        if ca and cb:
+            c_score, c_shift, _ = _contour_score(
+                np.asarray(ca.get("cents", []), dtype=np.float64),
+                np.asarray(cb.get("cents", []), dtype=np.float64),
+            )
+            if c_score >= _CONTOUR_FLOOR and abs(c_shift / 100.0 - shift) <= 0.75:
+                shift = c_shift / 100.0
+        if abs(shift) < 0.3 and abs(stretch - 1.0) < 0.02:
+            continue
+        if second not in best or score > best[second].score:
+            best[second] = TransformMatch(second, first, score, shift, stretch, "spectrum")
     return [best[k] for k in sorted(best)]

@@ -473,6 +473,16 @@ class QualityConfig(StrictScalars):
         "cents after the shift and stretch. bench_quality --part build: librosa-shifted/stretched "
         "copies of real singing score 0.76-0.87, of speech 0.45-0.52; different items at most 0.46.",
     )
+    near_duplicate_spectral_min_score: float = Field(
+        0.45,
+        ge=0.0,
+        le=1.0,
+        description="near_duplicate through a pitch shift (up to +-2 semitones) or a time stretch "
+        "(0.9-1.1) when the fingerprints match at this score (1 - 2 x bit error rate) with the bands "
+        "moved by the shift and the frames by the stretch. bench_quality --part build: librosa copies "
+        "of singing and speech score 0.50-0.94 (0.50: -1.5 semitones, between two bands); different "
+        "items, other windows of a take and choir voices of one moment at most 0.37 through a transform.",
+    )
     max_frame_count_error: int = Field(
         0, ge=0, description="frame_mismatch when a feature is more frames off the grid than this."
     )

@@ -1,0 +1,142 @@
+"""Near duplicates through a pitch shift or a time stretch, found on the audio fingerprints.
+
+The F0 contour (``transformed_duplicates``) cannot follow speech or broken voicing; these
+tests check the fingerprint path (``spectral_duplicates``) on real speech, where it has to
+work, and that it leaves different utterances, untransformed copies and known groups alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from svcprep.quality.duplicates import (
+    BANDS_PER_SEMITONE,
+    Fingerprint,
+    fingerprint,
+    spectral_duplicates,
+    spectral_score,
+)
+from svcprep.quality.flags import QualityConfig
+from tests._data import shared_file
+
+MIN = QualityConfig().near_duplicate_spectral_min_score
+
+
+def _speech(rel: str, start_s: float = 0.0, dur_s: float = 4.0) -> tuple[np.ndarray, int]:
+    y, sr = sf.read(shared_file(rel), dtype="float64", always_2d=True)
+    y = y.mean(axis=1)
+    return y[int(start_s * sr) : int((start_s + dur_s) * sr)], int(sr)
+
+
+@pytest.fixture(scope="module")
+def libri() -> tuple[np.ndarray, int]:
+    return _speech("speech/librispeech/3436-172162-0000.flac", 1.0, 4.0)
+
+
+def test_bands_are_one_semitone_wide() -> None:
+    assert abs(BANDS_PER_SEMITONE - 1.0) < 0.01
+
+
+@pytest.mark.parametrize(("steps", "rate"), [(2.0, 1.0), (-1.0, 1.0), (0.0, 0.92), (0.0, 1.08), (1.0, 0.95)])
+def test_shifted_or_stretched_speech_scores_high_and_names_the_transform(
+    libri: tuple[np.ndarray, int], steps: float, rate: float
+) -> None:
+    import librosa
+
+    y, sr = libri
+    z = y
+    if steps:
+        z = librosa.effects.pitch_shift(z, sr=sr, n_steps=steps)
+    if rate != 1.0:
+        z = librosa.effects.time_stretch(z, rate=rate)
+    fa, fb = fingerprint(y, sample_rate_hz=sr), fingerprint(z, sample_rate_hz=sr)
+    score, shift, stretch, _ = spectral_score(fa, fb)
+    assert score >= MIN + 0.15
+    assert shift == pytest.approx(steps, abs=0.1)
+    assert stretch == pytest.approx(1.0 / rate, abs=0.015)
+
+
+def test_different_utterances_of_one_reader_score_low() -> None:
+    a, sr = _speech("speech/librispeech/3436-172162-0000.flac", 1.0, 4.0)
+    b, _ = _speech("speech/librispeech/3436-172162-0000.flac", 6.0, 4.0)
+    c, sr_c = _speech("speech/cmu_arctic/arctic_a0007.wav", 0.0, 4.0)
+    fa, fb = fingerprint(a, sample_rate_hz=sr), fingerprint(b, sample_rate_hz=sr)
+    fc = fingerprint(c, sample_rate_hz=sr_c)
+    assert spectral_score(fa, fb)[0] < MIN - 0.15
+    assert spectral_score(fa, fc)[0] < MIN - 0.15
+
+
+def test_spectral_duplicates_finds_copies_of_speech_and_names_them(libri: tuple[np.ndarray, int]) -> None:
+    import librosa
+
+    y, sr = libri
+    other, _ = _speech("speech/librispeech/3436-172162-0000.flac", 6.0, 4.0)
+    fps = {
+        "r/a_orig": fingerprint(y, sample_rate_hz=sr),
+        "r/b_up": fingerprint(librosa.effects.pitch_shift(y, sr=sr, n_steps=2.0), sample_rate_hz=sr),
+        "r/c_slow": fingerprint(librosa.effects.time_stretch(y, rate=0.9), sample_rate_hz=sr),
+        "r/e_other": fingerprint(other, sample_rate_hz=sr),
+    }
+    found = {m.item_id: m for m in spectral_duplicates(fps, min_score=MIN)}
+    assert set(found) == {"r/b_up", "r/c_slow"}
+    assert found["r/b_up"].evidence == "spectrum"
+    assert found["r/b_up"].shift_semitones == pytest.approx(2.0, abs=0.05)
+    assert found["r/c_slow"].stretch == pytest.approx(1 / 0.9, abs=0.015)
+    # pairs already known as one group of copies are not aligned again
+    known = {frozenset(("r/a_orig", "r/b_up")), frozenset(("r/a_orig", "r/c_slow"))}
+    assert spectral_duplicates(fps, min_score=MIN, skip=known) == []
+    # an untransformed copy is the plain index's to report, not this search's
+    gain = {"r/a_orig": fps["r/a_orig"], "r/d_gain": fingerprint(0.5 * y, sample_rate_hz=sr)}
+    assert spectral_duplicates(gain, min_score=MIN) == []
+
+
+@pytest.mark.parametrize("steps", [-1.5, 0.5])
+def test_a_shift_between_two_bands_is_placed_between_them(
+    libri: tuple[np.ndarray, int], steps: float
+) -> None:
+    import librosa
+
+    y, sr = libri
+    z = librosa.effects.pitch_shift(y, sr=sr, n_steps=steps)
+    fps = {"r/a": fingerprint(y, sample_rate_hz=sr), "r/b": fingerprint(z, sample_rate_hz=sr)}
+    (m,) = spectral_duplicates(fps, min_score=MIN)
+    assert m.shift_semitones == pytest.approx(steps, abs=0.25)  # from the neighbouring bands' scores
+
+
+def test_a_followable_contour_names_the_shift_exactly() -> None:
+    import librosa
+
+    from svcprep.dsp.f0 import extract_f0
+    from svcprep.quality.duplicates import f0_contour
+
+    y, sr = _speech("singing/vocadito/vocadito_10_excerpt_0.350-5.050s.wav", 0.0, 4.0)
+    z = librosa.effects.pitch_shift(y, sr=sr, n_steps=-1.5)
+    fps = {"s/a": fingerprint(y, sample_rate_hz=sr), "s/b": fingerprint(z, sample_rate_hz=sr)}
+    contours = {}
+    for name, w in (("s/a", y), ("s/b", z)):
+        tr = extract_f0(w, sample_rate_hz=sr, hop_length=512, n_frames=w.size // 512 + 1, method="harvest")
+        contours[name] = f0_contour(tr.f0_hz, tr.voiced, frame_s=512 / sr)
+    (m,) = spectral_duplicates(fps, min_score=MIN, contours=contours)
+    assert m.item_id == "s/b" and m.shift_semitones == pytest.approx(-1.5, abs=0.08)
+
+
+def test_envelope_survives_storage_and_old_fingerprints_still_load(libri: tuple[np.ndarray, int]) -> None:
+    y, sr = libri
+    fp = fingerprint(y, sample_rate_hz=sr)
+    assert fp.envelope.shape == (32,) and fp.envelope.max() >= -6 and fp.envelope.min() >= -60
+    back = Fingerprint.from_dict(fp.to_dict())
+    assert np.array_equal(back.envelope, fp.envelope)
+    old = fp.to_dict()
+    del old["envelope"]  # stored before the envelope existed
+    assert Fingerprint.from_dict(old).envelope.size == 0
+    assert spectral_duplicates({"a": Fingerprint.from_dict(old), "b": fp}, min_score=0.0) == []
+
+
+def test_silence_and_tiny_items_never_match() -> None:
+    sr = 16000
+    quiet = fingerprint(np.zeros(sr * 3), sample_rate_hz=sr)
+    tiny = fingerprint(np.zeros(1), sample_rate_hz=sr)
+    assert spectral_score(quiet, quiet)[0] == -1.0
+    assert spectral_duplicates({"a": quiet, "b": quiet, "c": tiny}, min_score=0.0) == []
