@@ -801,36 +801,40 @@ def _contour_score(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> tu
         return best
     ratio = b.size / a.size
     ta = np.arange(a.size, dtype=np.float64)
+    offsets = np.arange(-4.0, 4.01, 0.5)
     for stretch in ratio * np.array([0.97, 0.985, 1.0, 1.015, 1.03]):
         if not _STRETCHES[0] <= stretch <= _STRETCHES[1]:
             continue
-        for off in np.arange(-4.0, 4.01, 0.5):
-            tb = ta * stretch + off
-            inside = (tb >= 0) & (tb <= b.size - 1)
-            ia = np.flatnonzero(inside)
-            t = tb[inside]
-            i0 = np.floor(t).astype(np.int64)
-            i1 = np.minimum(i0 + 1, b.size - 1)
-            w = t - i0
-            b0, b1 = b[i0], b[i1]
-            # linear interpolation between voiced neighbours (a 40 ms grid misses vibrato otherwise)
-            bb = np.where(
-                (b0 > 0) & (b1 > 0), (1 - w) * b0 + w * b1, np.where(w < 0.5, b0, b1) * (b0 > 0) * (b1 > 0)
-            )
-            aa = a[ia]
-            joint = (aa > 0) & (bb > 0)
-            if joint.sum() < _MIN_JOINT_FRAMES:
-                continue
-            d = bb[joint] - aa[joint]
-            shift = float(np.median(d))
-            if abs(shift) > _MAX_SHIFT_CENTS:
-                continue
-            hits = int(np.count_nonzero(np.abs(d - shift) < _CONTOUR_TOL_CENTS))
-            # both voiced counts on a's time base: a copy stretched by 1.1 has 10 % more voiced
-            # frames, which must not count against it
-            score = hits / max(na, nb / stretch)
-            if score > best[0]:
-                best = (score, shift, float(stretch))
+        # every offset at once: rows are offsets, columns a's frames
+        tb = ta[None, :] * stretch + offsets[:, None]
+        inside = (tb >= 0) & (tb <= b.size - 1)
+        t = np.clip(tb, 0, b.size - 1)
+        i0 = np.floor(t).astype(np.int64)
+        i1 = np.minimum(i0 + 1, b.size - 1)
+        w = t - i0
+        b0, b1 = b[i0], b[i1]
+        # linear interpolation between voiced neighbours (a 40 ms grid misses vibrato otherwise)
+        bb = np.where(
+            (b0 > 0) & (b1 > 0), (1 - w) * b0 + w * b1, np.where(w < 0.5, b0, b1) * (b0 > 0) * (b1 > 0)
+        )
+        joint = inside & (a[None, :] > 0) & (bb > 0)
+        n_joint = joint.sum(axis=1)
+        rows = np.flatnonzero(n_joint >= _MIN_JOINT_FRAMES)
+        if rows.size == 0:
+            continue
+        d = np.where(joint[rows], bb[rows] - a[None, :], np.nan)
+        srt = np.sort(d, axis=1)  # NaN last: the median of each row's first n_joint values
+        nj = n_joint[rows]
+        r = np.arange(rows.size)
+        shift = 0.5 * (srt[r, (nj - 1) // 2] + srt[r, nj // 2])
+        with np.errstate(invalid="ignore"):
+            hits = np.count_nonzero(np.abs(d - shift[:, None]) < _CONTOUR_TOL_CENTS, axis=1)
+        # both voiced counts on a's time base: a copy stretched by 1.1 has 10 % more voiced
+        # frames, which must not count against it
+        score = np.where(np.abs(shift) <= _MAX_SHIFT_CENTS, hits / max(na, nb / stretch), -1.0)
+        k = int(np.argmax(score))
+        if score[k] > best[0]:
+            best = (float(score[k]), float(shift[k]), float(stretch))
     return best
 
 
