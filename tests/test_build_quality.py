@@ -93,3 +93,39 @@ def test_check_scans_without_keeping_features(tmp_path, capsys) -> None:
     assert all("snr_db" in r["metrics"] and "clip_ratio" in r["metrics"] for r in recs)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw", "scan.jsonl"]
     assert "manifest written to" in capsys.readouterr().out
+
+
+def test_shifted_and_stretched_copies_of_speech_are_near_duplicates(tmp_path, capsys) -> None:
+    """Real speech, whose F0 contour is too broken to follow: the fingerprints find the copies."""
+    import librosa
+
+    from tests._data import shared_file
+
+    y, sr = sf.read(shared_file("speech/cmu_arctic/arctic_a0007.wav"), dtype="float32")
+    other, _ = sf.read(shared_file("speech/cmu_arctic/arctic_a0009.wav"), dtype="float32")
+    raw = tmp_path / "raw" / "awb"
+    raw.mkdir(parents=True)
+    sf.write(raw / "a_take.wav", y, sr)
+    sf.write(raw / "b_up2.wav", librosa.effects.pitch_shift(y, sr=sr, n_steps=2.0), sr)
+    sf.write(raw / "c_slow.wav", librosa.effects.time_stretch(y, rate=0.9), sr)
+    sf.write(raw / "d_other.wav", other, sr)
+    out = tmp_path / "out"
+    assert main(["build", str(tmp_path / "raw"), str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    recs = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    by_src: dict[str, list[dict]] = {}
+    for r in recs:
+        if r.get("kind", "item") == "item" and r["status"] == "ok":
+            by_src.setdefault(r["source"], []).append(r)
+    for name, what, amount in (
+        ("awb/b_up2.wav", "pitch_shift_semitones", 2.0),
+        ("awb/c_slow.wav", "time_stretch", 1 / 0.9),
+    ):
+        (rec,) = by_src[name]
+        d = rec["flag_details"]["near_duplicate"]
+        assert d["metric"] == "spectral_score" and d["value"] >= d["threshold"]
+        assert d["duplicate_of"] == "awb/a_take.wav#000"
+        assert abs(d[what] - amount) < 0.05
+    assert not any(
+        "near_duplicate" in r["flags"] for n in ("awb/a_take.wav", "awb/d_other.wav") for r in by_src[n]
+    )

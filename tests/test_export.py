@@ -35,12 +35,16 @@ def frame_energy_encoder(audio_16k: np.ndarray) -> np.ndarray:
 
 
 def _make_raw(root: Path, sr: int) -> None:
-    for spk, notes in [("alice", (220.0, 262.0)), ("bob", (110.0, 131.0))]:
+    tunes = {
+        "alice": ((220.0, 262.0), (330.0, 247.0), (165.0, 196.0)),
+        "bob": ((110.0, 131.0), (98.0, 147.0), (156.0, 117.0)),
+    }
+    for spk, takes in tunes.items():
         for k in range(3):
-            # vibrato rate differs per take: one phrase at three tempi is a time-stretched copy
+            # a tune of its own per take: one phrase at three tempi would be time-stretched copies
             v = sing_phrase(
                 sample_rate_hz=sr,
-                notes_hz=notes,
+                notes_hz=takes[k],
                 note_s=0.55 + 0.05 * k,
                 pause_s=0.2,
                 vibrato_hz=4.5 + k,

@@ -36,8 +36,9 @@ STEADY_HZ = 214.0
 
 
 def _song(seed: int, base_hz: float, n_notes: int = 4, *, note_s: float = 0.6) -> np.ndarray:
-    notes = tuple(base_hz * 2 ** (k / 12) for k in (0, 2, 4, 5, 7, 5, 4, 2)[:n_notes])
-    # the vibrato rate differs per seed: one tune in two keys at one rate is a pitch-shifted copy
+    # a tune of its own per seed: one tune in two keys is a pitch-shifted copy
+    steps = np.random.default_rng(seed).permutation([0, 2, 4, 5, 7, 9, 11, 12])[:n_notes]
+    notes = tuple(base_hz * 2 ** (k / 12) for k in steps)
     v = sing_phrase(
         sample_rate_hz=SR, notes_hz=notes, note_s=note_s, pause_s=0.4, breath=0.002,
         vibrato_hz=4.5 + 0.37 * (seed % 7), seed=seed,

@@ -140,3 +140,45 @@ def test_silence_and_tiny_items_never_match() -> None:
     tiny = fingerprint(np.zeros(1), sample_rate_hz=sr)
     assert spectral_score(quiet, quiet)[0] == -1.0
     assert spectral_duplicates({"a": quiet, "b": quiet, "c": tiny}, min_score=0.0) == []
+
+
+def test_alignments_grow_with_the_items_not_their_square() -> None:
+    """3,000 items with nearly the same level envelope (a folder of one phrase sung over and
+    over): each keeps its 4 best-correlated partners, and a planted copy is still among them."""
+    from svcprep.quality.duplicates import _envelope_candidates
+
+    rng = np.random.default_rng(3)
+    base = rng.normal(-20.0, 8.0, 32)
+    n = 400
+
+    def item(env: np.ndarray) -> Fingerprint:
+        return Fingerprint(
+            "x",
+            rng.integers(0, 2**32, n, dtype=np.uint32),
+            np.ones(n, bool),
+            rng.integers(0, 2**32, n, dtype=np.uint32),
+            np.zeros(0, np.uint64),
+            np.zeros(0, np.int32),
+            n * 0.0128,
+            np.clip(np.rint(env), -60, 0).astype(np.int8),
+        )
+
+    fps = {f"s/take{k:04d}": item(base + rng.normal(0, 3.0, 32)) for k in range(3000)}
+    original = fps["s/take0042"]
+    fps["s/zcopy"] = Fingerprint(
+        "y",
+        original.bits << np.uint32(1),
+        original.active,
+        original.reliable << np.uint32(1),
+        original.keys,
+        original.key_frames,
+        original.duration_s,
+        original.envelope,
+    )
+    pairs = _envelope_candidates(fps, {})
+    assert len(pairs) <= 4 * len(fps)
+    assert ("s/take0042", "s/zcopy") in pairs
+    found = spectral_duplicates({k: fps[k] for k in ("s/take0042", "s/take0043", "s/zcopy")}, min_score=MIN)
+    (m,) = found
+    assert (m.item_id, m.other_id) == ("s/zcopy", "s/take0042") and m.score > 0.95
+    assert m.shift_semitones == pytest.approx(1.0, abs=0.05)

@@ -120,7 +120,7 @@ def apply_quality(
         added[tm.item_id]["near_duplicate"] = flag_detail(
             flag,
             duplicate_of=tm.other_id,
-            pitch_shift_semitones=round(tm.shift_semitones, 2),
+            pitch_shift_semitones=round(tm.shift_semitones, 2) + 0.0,  # never -0.0
             time_stretch=round(tm.stretch, 3),
         )
         duplicate_of[tm.item_id] = tm.other_id

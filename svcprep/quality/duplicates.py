@@ -792,12 +792,17 @@ class TransformMatch:
     evidence: Literal["contour", "spectrum"] = "contour"
 
 
-def _contour_score(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> tuple[float, float, float]:
-    """Best (score, shift cents, stretch) of contour ``b`` as a transformed copy of ``a``."""
+def _contour_score(
+    a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], *, min_joint: int = _MIN_JOINT_FRAMES
+) -> tuple[float, float, float]:
+    """Best (score, shift cents, stretch) of contour ``b`` as a transformed copy of ``a``.
+
+    Alignments with fewer than ``min_joint`` frames voiced in both do not count.
+    """
     va, vb = a > 0, b > 0
     na, nb = int(va.sum()), int(vb.sum())
     best = (0.0, 0.0, 1.0)
-    if min(na, nb) < _MIN_JOINT_FRAMES:
+    if min(na, nb) < min_joint:
         return best
     ratio = b.size / a.size
     ta = np.arange(a.size, dtype=np.float64)
@@ -819,7 +824,7 @@ def _contour_score(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> tu
         )
         joint = inside & (a[None, :] > 0) & (bb > 0)
         n_joint = joint.sum(axis=1)
-        rows = np.flatnonzero(n_joint >= _MIN_JOINT_FRAMES)
+        rows = np.flatnonzero(n_joint >= min_joint)
         if rows.size == 0:
             continue
         d = np.where(joint[rows], bb[rows] - a[None, :], np.nan)
@@ -914,7 +919,13 @@ _SPECTRAL_STRETCH_STEPS = (0.99, 1.0, 1.01)  # around the ratio of the two lengt
 _SPECTRAL_MAX_OFFSET = 30  # frames either way (0.38 s: the slicer's margins)
 _SPECTRAL_MIN_OVERLAP_S = 1.0  # jointly active audio a transformed match must cover
 _SPECTRAL_MIN_ENVELOPE_CORR = 0.8
-_CONTOUR_FLOOR = 0.3  # a contour this good names a shift the bands cannot resolve
+_SPECTRAL_MAX_PARTNERS = 4  # per item, the best-correlated envelopes
+# where both items have this many voiced contour frames (0.8 s), the contours must agree
+# through the transform (score >= _CONTOUR_FLOOR; copies of real speech and singing read
+# 0.38-0.89): a synthetic or very even voice can match another's fingerprint through a
+# transform without singing the same melody; the contour's shift is then the one named
+_CONTOUR_CHECK_FRAMES = 20
+_CONTOUR_FLOOR = 0.3
 
 
 def _shifted(x: npt.NDArray[np.uint32], k: int) -> npt.NDArray[np.uint32]:
@@ -998,26 +1009,42 @@ def spectral_score(fa: Fingerprint, fb: Fingerprint) -> tuple[float, float, floa
     return (score, (k + float(np.clip(frac, -0.5, 0.5))) / BANDS_PER_SEMITONE, stretch, off)
 
 
-def _envelope_candidates(ids: list[str], fps: Mapping[str, Fingerprint]) -> list[tuple[str, str]]:
-    """Pairs (a, b) with a < b whose lengths allow a 0.88-1.14 stretch and whose envelopes correlate."""
-    rows = [i for i in ids if fps[i].envelope.size == _ENVELOPE_POINTS and fps[i].bits.size > 0]
-    if len(rows) < 2:
+def _envelope_candidates(fps: Mapping[str, Fingerprint], group: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Pairs worth aligning through a transform, each as (a, b) with a < b.
+
+    Their lengths allow a 0.88-1.14 stretch, their envelopes correlate (>= 0.8) and they
+    are not in one known group of copies; each item keeps its 4 best-correlated partners
+    only, so the alignments grow with the number of items, not with its square (a folder
+    of near-identical phrases would otherwise align every pair).
+    """
+    ids = sorted(i for i, fp in fps.items() if fp.envelope.size == _ENVELOPE_POINTS and fp.bits.size > 0)
+    n = len(ids)
+    if n < 2:
         return []
-    env = np.array([fps[i].envelope for i in rows], dtype=np.float64)
+    env = np.array([fps[i].envelope for i in ids], dtype=np.float64)
     env -= env.mean(axis=1, keepdims=True)
     norm = np.linalg.norm(env, axis=1)
     flat = norm < 1e-9  # a level that never changes says nothing about the content
     env /= np.where(flat, 1.0, norm)[:, None]
-    size = np.array([fps[i].bits.size for i in rows], dtype=np.float64)
-    out = []
-    for s in range(len(rows) - 1):
-        corr = env[s + 1 :] @ env[s]
-        ratio = size[s + 1 :] / size[s]
+    size = np.array([fps[i].bits.size for i in ids], dtype=np.float64)
+    reps: dict[str, int] = {}
+    gid = np.array([reps.setdefault(group.get(i, i), len(reps)) for i in ids])
+    keep = min(_SPECTRAL_MAX_PARTNERS, n - 1)
+    out: set[tuple[str, str]] = set()
+    for lo in range(0, n, 512):
+        hi = min(n, lo + 512)
+        corr = env[lo:hi] @ env.T
+        ratio = size[None, :] / size[lo:hi, None]
         ok = (corr >= _SPECTRAL_MIN_ENVELOPE_CORR) & (ratio >= 1 / _STRETCHES[1]) & (ratio <= _STRETCHES[1])
-        ok &= ~flat[s + 1 :] & ~flat[s]
-        for t in (s + 1 + np.flatnonzero(ok)).tolist():
-            out.append((min(rows[s], rows[t]), max(rows[s], rows[t])))
-    return out
+        ok &= ~flat[None, :] & ~flat[lo:hi, None] & (gid[None, :] != gid[lo:hi, None])
+        ok[np.arange(hi - lo), np.arange(lo, hi)] = False
+        corr = np.where(ok, corr, -np.inf)
+        best = np.argpartition(-corr, keep - 1, axis=1)[:, :keep]
+        for r, cols in enumerate(best):
+            for t in cols[np.isfinite(corr[r, cols])].tolist():
+                a, b = ids[lo + r], ids[t]
+                out.add((a, b) if a < b else (b, a))
+    return sorted(out)
 
 
 def _groups(pairs: Iterable[frozenset[str]]) -> dict[str, str]:
@@ -1051,10 +1078,12 @@ def spectral_duplicates(
     Works on the audio fingerprints, so it finds copies whose F0 contour is too broken
     to follow (speech, breathy takes): pairs whose level envelopes correlate (>= 0.8 over
     32 points; neither transform changes them) and whose lengths allow a 0.88-1.14
-    stretch are aligned by :func:`spectral_score`. A match needs a real transform (a
-    shift of at least one band or a stretch of at least 2 %; an untransformed copy is
-    :class:`DuplicateIndex`'s to find); a shift under a semitone, which the bands cannot
-    resolve, is named from the F0 contours when they agree with each other (score >= 0.3).
+    stretch are aligned by :func:`spectral_score`, at most 4 partners per item (the best
+    correlated). A match needs a real transform (a shift of at least 0.3 semitone or a
+    stretch of at least 2 %; an untransformed copy is :class:`DuplicateIndex`'s to find).
+    Where both items have at least 0.8 s of voiced F0 contour, the contours must follow
+    each other through the transform too (a score of at least 0.3), and their shift is
+    the one named.
 
     Parameters
     ----------
@@ -1066,7 +1095,8 @@ def spectral_duplicates(
         Pairs (as frozensets of two ids) already known as duplicates: no pair within a
         group they connect is aligned.
     contours
-        item id -> :func:`f0_contour` output, to name sub-semitone shifts.
+        item id -> :func:`f0_contour` output, to check a match against the melody and
+        name its shift.
 
     Returns
     -------
@@ -1074,22 +1104,21 @@ def spectral_duplicates(
         One per flagged item (the later id of the pair; its best match), sorted by id.
     """
     contours = contours or {}
-    group = _groups(skip or set())
     best: dict[str, TransformMatch] = {}
-    for first, second in _envelope_candidates(sorted(fingerprints), fingerprints):
-        if first in group and group.get(first) == group.get(second):
-            continue  # already known as copies of one recording
+    for first, second in _envelope_candidates(fingerprints, _groups(skip or set())):
         score, shift, stretch, _ = spectral_score(fingerprints[first], fingerprints[second])
         if score < min_score:
             continue
         ca, cb = contours.get(first), contours.get(second)
         if ca and cb:
-            c_score, c_shift, _ = _contour_score(
-                np.asarray(ca.get("cents", []), dtype=np.float64),
-                np.asarray(cb.get("cents", []), dtype=np.float64),
-            )
-            if c_score >= _CONTOUR_FLOOR and abs(c_shift / 100.0 - shift) <= 0.75:
-                shift = c_shift / 100.0
+            c1 = np.asarray(ca.get("cents", []), dtype=np.float64)
+            c2 = np.asarray(cb.get("cents", []), dtype=np.float64)
+            if min(np.count_nonzero(c1 > 0), np.count_nonzero(c2 > 0)) >= _CONTOUR_CHECK_FRAMES:
+                c_score, c_shift, _ = _contour_score(c1, c2, min_joint=_CONTOUR_CHECK_FRAMES)
+                if c_score < _CONTOUR_FLOOR:
+                    continue  # both sing, and one does not follow the other's melody: not a copy
+                if abs(c_shift / 100.0 - shift) <= 0.75:
+                    shift = c_shift / 100.0
         if abs(shift) < 0.3 and abs(stretch - 1.0) < 0.02:
             continue
         if second not in best or score > best[second].score:

@@ -102,7 +102,8 @@ class FlagName(str, Enum):
     NEAR_DUPLICATE = (
         "near_duplicate",
         "quality",
-        "Another item is the same recording after re-encoding, gain, resampling, trim or light noise.",
+        "Another item is the same recording after re-encoding, gain, resampling, trim, light noise, "
+        "a pitch shift or a time stretch.",
     )
     SILENCE = (
         "silence",
