@@ -166,6 +166,18 @@ def test_mostly_silent_source_and_no_voice_rules() -> None:
     assert qc.min_voiced_ratio < 0.3
 
 
+def test_hum_that_hides_the_voice_is_hum_not_silence() -> None:
+    """Regression: hum as loud as a singer pulled the F0 onto the mains line, no frame was voiced,
+    and the item was called silent ("room tone or noise") instead of humming."""
+    qc = QualityConfig()
+    hum = {"hum_lines": 5.0, "hum_db": -0.3, "hum_hz": 50.0}
+    no_voice = {"voiced_ratio": 0.0, "duration_s": 4.0, "active_ratio": 1.0}
+    assert _flags({**no_voice, **hum}) >= {"hum"} and "silence" not in _flags({**no_voice, **hum})
+    assert "silence" in _flags(no_voice)
+    weak_hum = {**hum, "hum_db": qc.min_hum_db - 5.0}  # lines too weak to be the diagnosis
+    assert "silence" in _flags({**no_voice, **weak_hum})
+
+
 def test_lossy_codec_from_the_bitrate() -> None:
     assert "lossy_codec" in _flags({"codec_kbps_per_channel": 56.0})
     assert "lossy_codec" not in _flags({"codec_kbps_per_channel": 160.0})

@@ -557,14 +557,6 @@ def flag_item(metrics: Mapping[str, float], cfg: QualityConfig) -> list[Flag]:
                 cfg.max_clip_ratio,
                 f"{samples:.0f} samples ({ratio:.3%}) in {runs:.0f} runs stuck at the peak ({peak:.4f})",
             )
-    if has("voiced_ratio") and has("duration_s") and m["voiced_ratio"] < cfg.min_voiced_ratio:
-        add(
-            "silence",
-            "voiced_ratio",
-            cfg.min_voiced_ratio,
-            f"no voice: only {m['voiced_ratio']:.0%} of the frames are voiced (minimum "
-            f"{cfg.min_voiced_ratio:.0%}): room tone or noise",
-        )
     if has("source_active_ratio") and m["source_active_ratio"] < cfg.min_source_active_ratio:
         dur = m.get("source_duration_s", float("nan"))
         add(
@@ -594,6 +586,21 @@ def flag_item(metrics: Mapping[str, float], cfg: QualityConfig) -> list[Flag]:
             cfg.min_hum_db,
             f"{m['hum_lines']:.0f} steady lines at multiples of {m.get('hum_hz', 0):.0f} Hz, "
             f"{m['hum_db']:.1f} dB relative to the item (limit {cfg.min_hum_db:g} dB): mains hum",
+        )
+    # hum as loud as the voice pulls the F0 onto the mains line and leaves no frame voiced: the
+    # item is not silent, it hums (an item with no voice at all is still kept out of training)
+    if (
+        has("voiced_ratio")
+        and has("duration_s")
+        and m["voiced_ratio"] < cfg.min_voiced_ratio
+        and "hum" not in found
+    ):
+        add(
+            "silence",
+            "voiced_ratio",
+            cfg.min_voiced_ratio,
+            f"no voice: only {m['voiced_ratio']:.0%} of the frames are voiced (minimum "
+            f"{cfg.min_voiced_ratio:.0%}): room tone or noise",
         )
     reverberant = (
         has("rt60_s") and m.get("decays", 0.0) >= cfg.min_reverb_windows and m["rt60_s"] > cfg.max_rt60_s
