@@ -363,13 +363,14 @@ def f0_cases(bases: list[tuple[str, np.ndarray]], seed: int = 7) -> list[Case]:
             cases.append(
                 Case(f"{bid}:octave{rate:g}/s", y, {"unstable_f0"}, {"unstable_f0"}, (bad, voiced, None))
             )
-        # a second extractor that disagrees (octave errors on 30 % of its voiced frames)
+        # a second extractor that disagrees (octave errors on 30 % of its voiced frames) with a clean
+        # primary track: the recording is fine, so it must not be flagged (the disagreement is
+        # measured, f0_disagreement_ratio, but flags nothing: on the build part it reads higher on
+        # hum, backing music and rooms than on real octave splices)
         second_bad = second.copy()
         flip = rng.random(second.size) < 0.3
         second_bad[flip] *= 2.0
-        cases.append(
-            Case(f"{bid}:second_f0_off", y, {"unstable_f0"}, {"unstable_f0"}, (f0, voiced, second_bad))
-        )
+        cases.append(Case(f"{bid}:second_f0_off", y, set(), {"unstable_f0"}, (f0, voiced, second_bad)))
     return cases
 
 
