@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from svcprep.quality.duplicates import (
     BANDS_PER_SEMITONE,
@@ -182,3 +184,31 @@ def test_alignments_grow_with_the_items_not_their_square() -> None:
     (m,) = found
     assert (m.item_id, m.other_id) == ("s/zcopy", "s/take0042") and m.score > 0.95
     assert m.shift_semitones == pytest.approx(1.0, abs=0.05)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    sr=st.sampled_from([8000, 16000, 22050, 32000, 44100, 48000, 96000]),
+    seconds=st.floats(0.0, 5.0),
+    seed=st.integers(0, 2**16),
+)
+def test_an_item_matches_itself_untransformed_at_any_rate_and_length(
+    sr: int, seconds: float, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(sr * seconds)
+    t = np.arange(n) / sr
+    y = np.sin(2 * np.pi * rng.uniform(150, 400) * t) * (0.2 + 0.2 * np.sin(2 * np.pi * 1.3 * t) ** 2)
+    y += 0.01 * rng.standard_normal(n)
+    fp = fingerprint(y, sample_rate_hz=sr)
+    assert fp.envelope.size in (0, 32)
+    if fp.envelope.size:
+        assert fp.envelope.max() <= 0 and fp.envelope.min() >= -60
+    score, shift, stretch, offset = spectral_score(fp, fp)
+    if score == -1.0:  # too little audio to judge: under a second of joint active frames
+        assert seconds < 1.6
+    else:
+        assert score == pytest.approx(1.0) and shift == pytest.approx(0.0, abs=0.05)
+        assert stretch == pytest.approx(1.0) and offset == 0
+    # an item is never reported as a transformed copy of its own audio
+    assert spectral_duplicates({"a": fp, "b": fp}, min_score=MIN) == []

@@ -95,14 +95,14 @@ def apply_quality(
         fps, min_score=qc.near_duplicate_spectral_min_score, skip=known, contours=contours
     )
     for tm in [*by_contour, *by_spectrum]:
-        if tm.item_id in duplicate_of or (abs(tm.shift_semitones) < 0.3 and abs(tm.stretch - 1.0) < 0.02):
+        if tm.item_id in duplicate_of or not (tm.shifted or tm.stretched):
             # an untransformed copy is the audio fingerprint's to find; the same tune sung (or
             # synthesised) twice in the same key and tempo is not a copy of the recording
             continue
         what = []
-        if abs(tm.shift_semitones) >= 0.3:
+        if tm.shifted:
             what.append(f"pitch-shifted by {tm.shift_semitones:+.1f} semitones")
-        if abs(tm.stretch - 1.0) >= 0.02:
+        if tm.stretched:
             what.append(f"time-stretched by {tm.stretch:.2f}")
         if tm.evidence == "contour":
             metric, threshold = "contour_score", qc.near_duplicate_contour_min_score
@@ -115,7 +115,7 @@ def apply_quality(
             metric,
             float(tm.score),
             threshold,
-            f"same performance as {tm.other_id}, " + (" and ".join(what) or "re-rendered") + f" ({how})",
+            f"same performance as {tm.other_id}, " + " and ".join(what) + f" ({how})",
         )
         added[tm.item_id]["near_duplicate"] = flag_detail(
             flag,

@@ -54,6 +54,8 @@ import xxhash
 from svcprep.errors import ConfigError, NonFiniteAudioError, QualityInputError
 
 __all__ = [
+    "MIN_SHIFT_SEMITONES",
+    "MIN_STRETCH",
     "DuplicateIndex",
     "Fingerprint",
     "Match",
@@ -711,6 +713,11 @@ def _candidates_cross(
 
 #: F0 contours are compared on frames of about this length.
 CONTOUR_FRAME_S = 0.04
+#: A copy counts as transformed when its pitch moved by at least this much ...
+MIN_SHIFT_SEMITONES = 0.3
+#: ... or its time scale by at least this share; less is an untransformed copy
+#: (:class:`DuplicateIndex`'s to find) or the same tune sung twice in one key and tempo.
+MIN_STRETCH = 0.02
 _CONTOUR_TOL_CENTS = 30.0
 _MAX_SHIFT_CENTS = 250.0  # +-2 semitones and a margin
 _STRETCHES = (0.88, 1.14)  # 0.9-1.1 and a margin for the slicer's margins
@@ -790,6 +797,16 @@ class TransformMatch:
     shift_semitones: float
     stretch: float
     evidence: Literal["contour", "spectrum"] = "contour"
+
+    @property
+    def shifted(self) -> bool:
+        """The pitch moved by at least :data:`MIN_SHIFT_SEMITONES`."""
+        return abs(self.shift_semitones) >= MIN_SHIFT_SEMITONES
+
+    @property
+    def stretched(self) -> bool:
+        """The time scale changed by at least :data:`MIN_STRETCH`."""
+        return abs(self.stretch - 1.0) >= MIN_STRETCH
 
 
 def _contour_score(
@@ -1119,8 +1136,9 @@ def spectral_duplicates(
                     continue  # both sing, and one does not follow the other's melody: not a copy
                 if abs(c_shift / 100.0 - shift) <= 0.75:
                     shift = c_shift / 100.0
-        if abs(shift) < 0.3 and abs(stretch - 1.0) < 0.02:
+        match = TransformMatch(second, first, score, shift, stretch, "spectrum")
+        if not (match.shifted or match.stretched):
             continue
         if second not in best or score > best[second].score:
-            best[second] = TransformMatch(second, first, score, shift, stretch, "spectrum")
+            best[second] = match
     return [best[k] for k in sorted(best)]
