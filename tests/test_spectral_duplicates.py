@@ -212,3 +212,63 @@ def test_an_item_matches_itself_untransformed_at_any_rate_and_length(
         assert stretch == pytest.approx(1.0) and offset == 0
     # an item is never reported as a transformed copy of its own audio
     assert spectral_duplicates({"a": fp, "b": fp}, min_score=MIN) == []
+
+
+def _reference_contour_score(a: np.ndarray, b: np.ndarray, min_joint: int = 40) -> tuple[float, float, float]:
+    """The contour alignment one offset at a time, written plainly (the search scores them all at once)."""
+    na, nb = int((a > 0).sum()), int((b > 0).sum())
+    best = (0.0, 0.0, 1.0)
+    if min(na, nb) < min_joint:
+        return best
+    for stretch in (b.size / a.size) * np.array([0.97, 0.985, 1.0, 1.015, 1.03]):
+        if not 0.88 <= stretch <= 1.14:
+            continue
+        for off in np.arange(-4.0, 4.01, 0.5):
+            diffs = []
+            for i in range(a.size):
+                t = i * stretch + off
+                if not (0 <= t <= b.size - 1) or a[i] <= 0:
+                    continue
+                i0 = int(np.floor(t))
+                i1 = min(i0 + 1, b.size - 1)
+                w = t - i0
+                b0, b1 = b[i0], b[i1]
+                v = (1 - w) * b0 + w * b1 if b0 > 0 and b1 > 0 else 0.0  # an unvoiced neighbour: none
+                if v > 0:
+                    diffs.append(v - a[i])
+            if len(diffs) < min_joint:
+                continue
+            d = np.asarray(diffs)
+            shift = float(np.median(d))
+            if abs(shift) > 250.0:
+                continue
+            score = int(np.count_nonzero(np.abs(d - shift) < 30.0)) / max(na, nb / stretch)
+            if score > best[0]:
+                best = (score, shift, float(stretch))
+    return best
+
+
+def test_contour_alignment_equals_the_plain_reference() -> None:
+    from svcprep.quality import duplicates as dup
+
+    rng = np.random.default_rng(5)
+
+    def melody(n: int) -> np.ndarray:
+        c = np.repeat(rng.integers(-7, 8, size=n // 20 + 1) * 100.0, 20)[:n] + 5000 + rng.normal(0, 8, n)
+        c[np.arange(n) % 20 >= 17] = 0  # a breath after every note
+        return c
+
+    copies = []
+    for _ in range(12):
+        a = melody(int(rng.integers(60, 160)))
+        stretch = float(rng.uniform(0.9, 1.1))
+        t = np.arange(round(a.size * stretch)) / stretch
+        b = np.interp(t, np.arange(a.size), a) + float(rng.uniform(-200, 200))
+        b[np.interp(t, np.arange(a.size), (a > 0).astype(float)) < 1] = 0
+        for other in (b, melody(b.size)):
+            for min_joint in (20, 40):
+                got = dup._contour_score(a, other, min_joint=min_joint)
+                want = _reference_contour_score(a, other, min_joint=min_joint)
+                assert got == pytest.approx(want, abs=1e-9)
+        copies.append(dup._contour_score(a, b)[0])
+    assert min(copies) > 0.6  # the copies were aligned, not just the empty cases compared
