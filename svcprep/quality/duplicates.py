@@ -932,7 +932,7 @@ def transformed_duplicates(
 #: bit ``m`` of the original is bit ``m + k`` of the copy.
 BANDS_PER_SEMITONE = _FP_N_BANDS / (12.0 * np.log2(_FP_BANDS_HZ[1] / _FP_BANDS_HZ[0]))
 _SPECTRAL_SHIFTS = (-2, -1, 0, 1, 2)  # bands (the neighbours of the best are scored too)
-_SPECTRAL_STRETCH_STEPS = (0.99, 1.0, 1.01)  # around the ratio of the two lengths
+_SPECTRAL_STRETCH_STEPS = (1.0, 0.99, 1.01)  # around the ratio of the two lengths (a tie keeps the ratio)
 _SPECTRAL_MAX_OFFSET = 30  # frames either way (0.38 s: the slicer's margins)
 _SPECTRAL_MIN_OVERLAP_S = 1.0  # jointly active audio a transformed match must cover
 _SPECTRAL_MIN_ENVELOPE_CORR = 0.8
@@ -950,24 +950,36 @@ def _shifted(x: npt.NDArray[np.uint32], k: int) -> npt.NDArray[np.uint32]:
 
 
 def _alignment_scores(
-    fa: Fingerprint, fb: Fingerprint, stretch: float, offsets: npt.NDArray[np.int64], shifts: Iterable[int]
+    fa: Fingerprint,
+    fb: Fingerprint,
+    stretch: float,
+    offsets: npt.NDArray[np.int64],
+    shifts: Iterable[int],
+    *,
+    every: int = 1,
 ) -> dict[int, npt.NDArray[np.float64]]:
-    """``1 - 2 * BER`` per offset for each band shift (-1 where too little audio overlaps)."""
+    """``1 - 2 * BER`` per offset for each band shift (-1 where too little audio overlaps).
+
+    ``every`` > 1 compares every so many of ``fa``'s frames only (a cheaper, noisier score
+    for locating the best alignment: neighbouring sub-fingerprints overlap by 97 %).
+    """
     na, nb = fa.bits.size, fb.bits.size
     need = max(_SPECTRAL_MIN_OVERLAP_S / FRAME_S, 0.5 * min(int(fa.active.sum()), int(fb.active.sum())), 1.0)
-    j = np.rint(np.arange(na) * stretch).astype(np.int64)[None, :] + offsets[:, None]
+    i = np.arange(0, na, every)
+    j = np.rint(i * stretch).astype(np.int64)[None, :] + offsets[:, None]
     jc = np.clip(j, 0, nb - 1)
-    mask = (j >= 0) & (j < nb) & fa.active[None, :] & fb.active[jc]
-    enough = mask.sum(axis=1) >= need
+    mask = (j >= 0) & (j < nb) & fa.active[i][None, :] & fb.active[jc]
+    enough = mask.sum(axis=1) >= need / every
     out: dict[int, npt.NDArray[np.float64]] = {}
     if not enough.any():
         return {k: np.full(offsets.size, -1.0) for k in shifts}
     b_bits, b_rel = fb.bits[jc], np.where(mask, fb.reliable[jc], np.uint32(0))
+    a_bits, a_rel = fa.bits[i], fa.reliable[i]
     top = np.array([0xFFFFFFFF], np.uint32)
     for k in shifts:
-        both = (_shifted(fa.reliable, k) & _shifted(top, k))[None, :] & b_rel
+        both = (_shifted(a_rel, k) & _shifted(top, k))[None, :] & b_rel
         n_bits = np.bitwise_count(both).sum(axis=1)
-        wrong = np.bitwise_count((_shifted(fa.bits, k)[None, :] ^ b_bits) & both).sum(axis=1)
+        wrong = np.bitwise_count((_shifted(a_bits, k)[None, :] ^ b_bits) & both).sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             out[k] = np.where(enough & (n_bits > 0), 1.0 - 2.0 * wrong / n_bits, -1.0)
     return out
@@ -1002,22 +1014,29 @@ def spectral_score(fa: Fingerprint, fb: Fingerprint) -> tuple[float, float, floa
     ratio = fb.bits.size / fa.bits.size
     best = (-1.0, 0, 1.0, 0)
 
-    def scan(stretch: float, offsets: npt.NDArray[np.int64], shifts: Iterable[int]) -> None:
+    def scan(stretch: float, offsets: npt.NDArray[np.int64], shifts: Iterable[int], every: int = 1) -> None:
         nonlocal best
         if not _STRETCHES[0] <= stretch <= _STRETCHES[1]:
             return
-        for k, score in _alignment_scores(fa, fb, stretch, offsets, shifts).items():
+        for k, score in _alignment_scores(fa, fb, stretch, offsets, shifts, every=every).items():
             o = int(np.argmax(score))
             if score[o] > best[0]:
                 best = (float(score[o]), k, float(stretch), int(offsets[o]))
 
-    # coarse (every other offset, the lengths' ratio), then the stretch and offset around the best
-    scan(ratio, np.arange(-_SPECTRAL_MAX_OFFSET, _SPECTRAL_MAX_OFFSET + 1, 2), _SPECTRAL_SHIFTS)
+    # locate on every 4th frame and every other offset at the lengths' ratio; then score the
+    # stretches and offsets around it on every frame (offsets nearest first: a tie, as on a
+    # steady tone, keeps the nearer one)
+    coarse = np.arange(0, _SPECTRAL_MAX_OFFSET + 1, 2)
+    scan(ratio, np.stack([coarse, -coarse], axis=1).ravel()[1:], _SPECTRAL_SHIFTS, every=4)
     if best[0] < 0:
         return (-1.0, 0.0, 1.0, 0)
     k, off = best[1], best[3]
+    best = (-1.0, k, 1.0, off)
+    near = off + np.array([0, -1, 1, -2, 2, -3, 3])
     for step in _SPECTRAL_STRETCH_STEPS:
-        scan(ratio * step, np.arange(off - 3, off + 4), (k,))
+        scan(ratio * step, near, (k,))
+    if best[0] < 0:
+        return (-1.0, 0.0, 1.0, 0)
     score, k, stretch, off = best
     side = _alignment_scores(fa, fb, stretch, np.array([off]), (k - 1, k + 1))
     lo, hi = float(side[k - 1][0]), float(side[k + 1][0])
