@@ -172,7 +172,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from svcprep import testing
 from svcprep.dsp.f0 import extract_f0
 from svcprep.dsp.frames import num_frames
-from svcprep.quality.duplicates import DuplicateIndex, Fingerprint, fingerprint
+from svcprep.quality.duplicates import DuplicateIndex, Fingerprint, fingerprint, spectral_duplicates
 from svcprep.quality.flags import QualityConfig, flag_item, loudness_outliers
 from svcprep.quality.metrics import feature_metrics, item_metrics
 
@@ -624,15 +624,36 @@ def scale_bench(n_items: int, n_dups: int = 100) -> dict:
         index.add_fingerprint(f"s{i}", fp)
     rng = np.random.default_rng(0)
     planted = {}
+    all_fps = {f"s{i}": fp for i, fp in enumerate(fps)}
     for k, src in enumerate(rng.choice(n_items, size=n_dups, replace=False).tolist()):
         y = _scale_item(int(src))
         y = y[int(rng.integers(0, 4000)) :] * float(rng.uniform(0.3, 1.0))
         y = y + float(rng.uniform(0.003, 0.01)) * rng.standard_normal(y.size)
-        index.add(f"dup{k}", y.astype(np.float32), sample_rate_hz=8000)
+        all_fps[f"dup{k}"] = index.add(f"dup{k}", y.astype(np.float32), sample_rate_hz=8000)
         planted[f"dup{k}"] = f"s{src}"
     t0 = time.perf_counter()
     found = index.find_duplicates()
     match_s = time.perf_counter() - t0
+    # transformed copies (not in the plain index): the spectral search over everything
+    import librosa
+
+    planted_tr = {}
+    for k, src in enumerate(rng.choice(n_items, size=n_dups // 5, replace=False).tolist()):
+        y = _scale_item(int(src)).astype(np.float64)
+        if k % 2:
+            y = librosa.effects.pitch_shift(y, sr=8000, n_steps=float(rng.choice([-2.0, -1.0, 1.0, 2.0])))
+        else:
+            y = librosa.effects.time_stretch(y, rate=float(rng.choice([0.9, 0.95, 1.05, 1.1])))
+        all_fps[f"tr{k}"] = fingerprint(y, sample_rate_hz=8000)
+        planted_tr[f"tr{k}"] = f"s{src}"
+    known = {frozenset((m.item_id, m.other_id)) for m in found}
+    t0 = time.perf_counter()
+    transformed = spectral_duplicates(
+        all_fps, min_score=QualityConfig().near_duplicate_spectral_min_score, skip=known
+    )
+    spectral_s = time.perf_counter() - t0
+    tr_hits = sum(1 for m in transformed if planted_tr.get(m.item_id) == m.other_id)
+    tr_others = [m for m in transformed if planted_tr.get(m.item_id) != m.other_id]
     hits = sum(1 for m in found if planted.get(m.item_id) == m.other_id)
     others = [m for m in found if planted.get(m.item_id) != m.other_id]
     false = len(others)
@@ -650,6 +671,11 @@ def scale_bench(n_items: int, n_dups: int = 100) -> dict:
         "planted_found": hits,
         "other_matches": false,
         "other_match_examples": [[m.item_id, m.other_id, m.kind, m.score] for m in others[:10]],
+        "spectral_search_s": round(spectral_s, 2),
+        "planted_transformed": len(planted_tr),
+        "transformed_found": tr_hits,
+        "transformed_other_matches": len(tr_others),
+        "transformed_other_examples": [[m.item_id, m.other_id, round(m.score, 3)] for m in tr_others[:10]],
     }
 
 
@@ -736,7 +762,10 @@ def flags_part(args: argparse.Namespace) -> dict:
             f"scale: {scale['items']} items of {scale['item_s']:g} s: "
             f"find_duplicates {scale['find_duplicates_s']} s, "
             f"one query {scale['query_one_item_s']} s; planted {scale['planted_found']}/"
-            f"{scale['planted_near_duplicates']} found, {scale['other_matches']} other matches"
+            f"{scale['planted_near_duplicates']} found, {scale['other_matches']} other matches; "
+            f"through shifts and stretches {scale['spectral_search_s']} s, planted "
+            f"{scale['transformed_found']}/{scale['planted_transformed']} found, "
+            f"{scale['transformed_other_matches']} other matches"
         )
     if args.errors or len(errors) <= 40:
         print("\nmisclassified:" if errors else "\nno misclassified case")

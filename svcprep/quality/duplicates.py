@@ -63,6 +63,7 @@ __all__ = [
     "exact_fingerprint",
     "f0_contour",
     "fingerprint",
+    "profile_agreement",
     "spectral_duplicates",
     "spectral_score",
     "transformed_duplicates",
@@ -185,8 +186,13 @@ class Fingerprint:
         int8 ``(32,)`` or ``(0,)``: the item's level in dB under its loudest frame (300-2000
         Hz, floored at -60 dB) at 32 equally spaced points over its whole length. Neither a
         pitch shift nor a time stretch changes it, so it picks the pairs worth aligning
-        through a transform (:func:`transformed_duplicates`); empty in fingerprints stored
+        through a transform (:func:`spectral_duplicates`); empty in fingerprints stored
         before it existed.
+    profile
+        int8 ``(33,)`` or ``(0,)``: the item's long-term level in each of the 33 bands (dB
+        under the strongest band, floored at -60 dB, over its loud frames). A pitch-shifted
+        copy's profile is the original's moved by the shift; another voice, or the same
+        voice on other notes, keeps its own formants: it confirms a match through a shift.
     """
 
     exact: str
@@ -197,6 +203,7 @@ class Fingerprint:
     key_frames: npt.NDArray[np.int32]
     duration_s: float
     envelope: npt.NDArray[np.int8] = field(default_factory=lambda: np.zeros(0, np.int8))
+    profile: npt.NDArray[np.int8] = field(default_factory=lambda: np.zeros(0, np.int8))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (base64 little-endian arrays)."""
@@ -214,6 +221,7 @@ class Fingerprint:
             "keys": b64(self.keys.astype("<u8")),
             "key_frames": b64(self.key_frames.astype("<i4")),
             "envelope": b64(self.envelope.astype(np.int8)),
+            "profile": b64(self.profile.astype(np.int8)),
         }
 
     @classmethod
@@ -228,7 +236,8 @@ class Fingerprint:
             frames = np.frombuffer(base64.b64decode(data["key_frames"]), dtype="<i4").astype(np.int32)
             duration = float(data["duration_s"])
             env = np.frombuffer(base64.b64decode(data.get("envelope", "")), dtype=np.int8).copy()
-            fp = cls(str(data["exact"]), bits, active.astype(bool), rel, keys, frames, duration, env)
+            prof = np.frombuffer(base64.b64decode(data.get("profile", "")), dtype=np.int8).copy()
+            fp = cls(str(data["exact"]), bits, active.astype(bool), rel, keys, frames, duration, env, prof)
         except (KeyError, TypeError, ValueError) as err:
             raise QualityInputError(f"not a stored fingerprint: {err}") from None
         sizes = (fp.bits.size, fp.active.size, fp.reliable.size)
@@ -318,7 +327,21 @@ def fingerprint(y: npt.ArrayLike, *, sample_rate_hz: int) -> Fingerprint:
     loud = (total > top * 10 ** (-_FP_ACTIVE_DB / 10)) & (total > 1e-20) if top > 0 else total > 1.0
     active = loud[1:] & loud[:-1]
     keys, key_frames = _keys(energy, loud)
-    return Fingerprint(exact, bits, active, reliable, keys, key_frames, duration, _envelope(total))
+    return Fingerprint(
+        exact, bits, active, reliable, keys, key_frames, duration, _envelope(total), _profile(energy, loud)
+    )
+
+
+def _profile(energy: npt.NDArray[np.float64], loud: npt.NDArray[np.bool_]) -> npt.NDArray[np.int8]:
+    """Long-term level per band (dB under the strongest band, floored) over the loud frames."""
+    if not loud.any():
+        return np.full(_FP_N_BANDS, int(_ENVELOPE_FLOOR_DB), np.int8)
+    mean = energy[loud].mean(axis=0)
+    top = float(mean.max())
+    if not top > 0:
+        return np.full(_FP_N_BANDS, int(_ENVELOPE_FLOOR_DB), np.int8)
+    db = np.maximum(10.0 * np.log10(np.maximum(mean, 1e-30) / top), _ENVELOPE_FLOOR_DB)
+    return np.rint(db).astype(np.int8)
 
 
 def _envelope(total: npt.NDArray[np.float64]) -> npt.NDArray[np.int8]:
@@ -937,6 +960,9 @@ _SPECTRAL_MAX_OFFSET = 30  # frames either way (0.38 s: the slicer's margins)
 _SPECTRAL_MIN_OVERLAP_S = 1.0  # jointly active audio a transformed match must cover
 _SPECTRAL_MIN_ENVELOPE_CORR = 0.8
 _SPECTRAL_MAX_PARTNERS = 4  # per item, the best-correlated envelopes
+_SPECTRAL_MAX_ENVELOPE_RMS_DB = 2.0  # ... and envelopes this close (too even to correlate)
+_SPECTRAL_MAX_NEAR = 2  # per item, the nearest such envelopes
+_SPECTRAL_MIN_PROFILE_CORR = 0.85  # profile_agreement a match needs (copies 0.91-0.99, others <= 0.74)
 # where both items have this many voiced contour frames (0.8 s), the contours must agree
 # through the transform (score >= _CONTOUR_FLOOR; copies of real speech and singing read
 # 0.38-0.89): a synthetic or very even voice can match another's fingerprint through a
@@ -1045,13 +1071,37 @@ def spectral_score(fa: Fingerprint, fb: Fingerprint) -> tuple[float, float, floa
     return (score, (k + float(np.clip(frac, -0.5, 0.5))) / BANDS_PER_SEMITONE, stretch, off)
 
 
+def profile_agreement(fa: Fingerprint, fb: Fingerprint, shift_semitones: float) -> float:
+    """Correlation of ``fb``'s band profile with ``fa``'s moved by ``shift_semitones`` (NaN: no profile).
+
+    ``fb``'s profile is read at band ``m + shift`` (linear interpolation) for ``fa``'s band
+    ``m``, over the bands both cover. A librosa-shifted copy of real singing or speech
+    reads 0.91-0.99; other voices and other notes of one voice whose sub-fingerprints
+    happen to match through a shift read up to 0.74 (bench_quality's synthetic scale set).
+    """
+    if fa.profile.size != _FP_N_BANDS or fb.profile.size != _FP_N_BANDS:
+        return float("nan")
+    m = np.arange(_FP_N_BANDS, dtype=np.float64)
+    at = m + shift_semitones * BANDS_PER_SEMITONE
+    inside = (at >= 0) & (at <= _FP_N_BANDS - 1)
+    if inside.sum() < _FP_N_BANDS // 2:
+        return float("nan")
+    x = fa.profile.astype(np.float64)[inside]
+    y = np.interp(at[inside], m, fb.profile.astype(np.float64))
+    x, y = x - x.mean(), y - y.mean()
+    den = float(np.sqrt((x @ x) * (y @ y)))
+    return float(x @ y / den) if den > 0 else float("nan")
+
+
 def _envelope_candidates(fps: Mapping[str, Fingerprint], group: Mapping[str, str]) -> list[tuple[str, str]]:
     """Pairs worth aligning through a transform, each as (a, b) with a < b.
 
-    Their lengths allow a 0.88-1.14 stretch, their envelopes correlate (>= 0.8) and they
-    are not in one known group of copies; each item keeps its 4 best-correlated partners
-    only, so the alignments grow with the number of items, not with its square (a folder
-    of near-identical phrases would otherwise align every pair).
+    Their lengths allow a 0.88-1.14 stretch, they are not in one known group of copies,
+    and their level envelopes (mean removed) correlate (>= 0.8; each item keeps its 4 best
+    such partners) or, for envelopes too even to correlate (held notes, legato), lie within
+    2 dB RMS of each other (each item keeps its 2 nearest). The alignments grow with the
+    number of items, not with its square (a folder of look-alike phrases would otherwise
+    align every pair).
     """
     ids = sorted(i for i, fp in fps.items() if fp.envelope.size == _ENVELOPE_POINTS and fp.bits.size > 0)
     n = len(ids)
@@ -1059,27 +1109,35 @@ def _envelope_candidates(fps: Mapping[str, Fingerprint], group: Mapping[str, str
         return []
     env = np.array([fps[i].envelope for i in ids], dtype=np.float64)
     env -= env.mean(axis=1, keepdims=True)
-    norm = np.linalg.norm(env, axis=1)
+    sq = np.einsum("ij,ij->i", env, env)
+    norm = np.sqrt(sq)
     flat = norm < 1e-9  # a level that never changes says nothing about the content
-    env /= np.where(flat, 1.0, norm)[:, None]
     size = np.array([fps[i].bits.size for i in ids], dtype=np.float64)
     reps: dict[str, int] = {}
     gid = np.array([reps.setdefault(group.get(i, i), len(reps)) for i in ids])
-    keep = min(_SPECTRAL_MAX_PARTNERS, n - 1)
     out: set[tuple[str, str]] = set()
+
+    def keep(rows: range, score: npt.NDArray[np.float64], ok: npt.NDArray[np.bool_], k: int) -> None:
+        k = min(k, n - 1)
+        score = np.where(ok, score, -np.inf)
+        best = np.argpartition(-score, k - 1, axis=1)[:, :k]
+        for r, cols in zip(rows, best, strict=True):
+            for t in cols[np.isfinite(score[r - rows.start, cols])].tolist():
+                a, b = ids[r], ids[t]
+                out.add((a, b) if a < b else (b, a))
+
     for lo in range(0, n, 512):
         hi = min(n, lo + 512)
-        corr = env[lo:hi] @ env.T
+        dot = env[lo:hi] @ env.T
         ratio = size[None, :] / size[lo:hi, None]
-        ok = (corr >= _SPECTRAL_MIN_ENVELOPE_CORR) & (ratio >= 1 / _STRETCHES[1]) & (ratio <= _STRETCHES[1])
-        ok &= ~flat[None, :] & ~flat[lo:hi, None] & (gid[None, :] != gid[lo:hi, None])
+        ok = (ratio >= 1 / _STRETCHES[1]) & (ratio <= _STRETCHES[1]) & (gid[None, :] != gid[lo:hi, None])
         ok[np.arange(hi - lo), np.arange(lo, hi)] = False
-        corr = np.where(ok, corr, -np.inf)
-        best = np.argpartition(-corr, keep - 1, axis=1)[:, :keep]
-        for r, cols in enumerate(best):
-            for t in cols[np.isfinite(corr[r, cols])].tolist():
-                a, b = ids[lo + r], ids[t]
-                out.add((a, b) if a < b else (b, a))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = dot / (norm[lo:hi, None] * norm[None, :])
+        corr_ok = ok & ~flat[None, :] & ~flat[lo:hi, None] & (corr >= _SPECTRAL_MIN_ENVELOPE_CORR)
+        keep(range(lo, hi), corr, corr_ok, _SPECTRAL_MAX_PARTNERS)
+        rms = np.sqrt(np.maximum(sq[lo:hi, None] + sq[None, :] - 2.0 * dot, 0.0) / _ENVELOPE_POINTS)
+        keep(range(lo, hi), -rms, ok & (rms <= _SPECTRAL_MAX_ENVELOPE_RMS_DB), _SPECTRAL_MAX_NEAR)
     return sorted(out)
 
 
@@ -1112,14 +1170,17 @@ def spectral_duplicates(
     """Pairs of items where one is the other pitch-shifted (<= +-2 semitones) and/or time-stretched.
 
     Works on the audio fingerprints, so it finds copies whose F0 contour is too broken
-    to follow (speech, breathy takes): pairs whose level envelopes correlate (>= 0.8 over
-    32 points; neither transform changes them) and whose lengths allow a 0.88-1.14
-    stretch are aligned by :func:`spectral_score`, at most 4 partners per item (the best
-    correlated). A match needs a real transform (a shift of at least 0.3 semitone or a
-    stretch of at least 2 %; an untransformed copy is :class:`DuplicateIndex`'s to find).
-    Where both items have at least 0.8 s of voiced F0 contour, the contours must follow
-    each other through the transform too (a score of at least 0.3), and their shift is
-    the one named.
+    to follow (speech, breathy takes). Pairs whose lengths allow a 0.88-1.14 stretch and
+    whose level envelopes (32 points; neither transform changes them) correlate (>= 0.8)
+    or, when too even to correlate, lie within 2 dB RMS are aligned by
+    :func:`spectral_score` (at most 6 partners per item: the 4 best correlated and the 2
+    nearest). A match needs a real transform (a shift of at least 0.3 semitone or a
+    stretch of at least 2 %; an untransformed copy is :class:`DuplicateIndex`'s to find)
+    and band profiles that agree through it (:func:`profile_agreement` >= 0.85: the
+    sub-fingerprints of held notes a semitone apart match through a shift whoever sings
+    them, the formants do not). Where both items have at least 0.8 s of voiced F0
+    contour, the contours must follow each other through the transform too (a score of
+    at least 0.3), and their shift is the one named.
 
     Parameters
     ----------
@@ -1142,9 +1203,12 @@ def spectral_duplicates(
     contours = contours or {}
     best: dict[str, TransformMatch] = {}
     for first, second in _envelope_candidates(fingerprints, _groups(skip or set())):
-        score, shift, stretch, _ = spectral_score(fingerprints[first], fingerprints[second])
+        fa, fb = fingerprints[first], fingerprints[second]
+        score, shift, stretch, _ = spectral_score(fa, fb)
         if score < min_score:
             continue
+        if not profile_agreement(fa, fb, shift) >= _SPECTRAL_MIN_PROFILE_CORR:
+            continue  # the bands match, the formants do not: another voice, or other notes
         ca, cb = contours.get(first), contours.get(second)
         if ca and cb:
             c1 = np.asarray(ca.get("cents", []), dtype=np.float64)
