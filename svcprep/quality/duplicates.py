@@ -962,6 +962,7 @@ _SPECTRAL_MIN_ENVELOPE_CORR = 0.8
 _SPECTRAL_MAX_PARTNERS = 4  # per item, the best-correlated envelopes
 _SPECTRAL_MAX_ENVELOPE_RMS_DB = 2.0  # ... and envelopes this close (too even to correlate)
 _SPECTRAL_MAX_NEAR = 2  # per item, the nearest such envelopes
+_PROFILE_SHIFTS_SEMITONES = np.arange(-2.25, 2.26, 0.25)
 _SPECTRAL_MIN_PROFILE_CORR = 0.85  # profile_agreement a match needs (copies 0.91-0.99, others <= 0.74)
 # where both items have this many voiced contour frames (0.8 s), the contours must agree
 # through the transform (score >= _CONTOUR_FLOOR; copies of real speech and singing read
@@ -1093,6 +1094,31 @@ def profile_agreement(fa: Fingerprint, fb: Fingerprint, shift_semitones: float) 
     return float(x @ y / den) if den > 0 else float("nan")
 
 
+def _best_profile_agreement(fa: Fingerprint, fb: Fingerprint) -> float:
+    """The best :func:`profile_agreement` over shifts of -2.25..2.25 semitones in quarter steps.
+
+    A cheap test (33 bands) that rules out most candidate pairs before they are aligned.
+    """
+    if fa.profile.size != _FP_N_BANDS or fb.profile.size != _FP_N_BANDS:
+        return float("nan")
+    m = np.arange(_FP_N_BANDS, dtype=np.float64)
+    at = m[None, :] + (_PROFILE_SHIFTS_SEMITONES * BANDS_PER_SEMITONE)[:, None]
+    inside = (at >= 0) & (at <= _FP_N_BANDS - 1)
+    lo = np.clip(np.floor(at).astype(np.int64), 0, _FP_N_BANDS - 1)
+    hi = np.minimum(lo + 1, _FP_N_BANDS - 1)
+    w = np.clip(at - lo, 0.0, 1.0)
+    pb = fb.profile.astype(np.float64)
+    y = np.where(inside, (1 - w) * pb[lo] + w * pb[hi], 0.0)
+    x = np.where(inside, fa.profile.astype(np.float64)[None, :], 0.0)
+    k = inside.sum(axis=1)
+    x = np.where(inside, x - (x.sum(axis=1) / k)[:, None], 0.0)
+    y = np.where(inside, y - (y.sum(axis=1) / k)[:, None], 0.0)
+    den = np.sqrt((x * x).sum(axis=1) * (y * y).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(den > 0, (x * y).sum(axis=1) / den, -1.0)
+    return float(r.max())
+
+
 def _envelope_candidates(fps: Mapping[str, Fingerprint], group: Mapping[str, str]) -> list[tuple[str, str]]:
     """Pairs worth aligning through a transform, each as (a, b) with a < b.
 
@@ -1204,6 +1230,8 @@ def spectral_duplicates(
     best: dict[str, TransformMatch] = {}
     for first, second in _envelope_candidates(fingerprints, _groups(skip or set())):
         fa, fb = fingerprints[first], fingerprints[second]
+        if not _best_profile_agreement(fa, fb) >= _SPECTRAL_MIN_PROFILE_CORR:
+            continue  # no shift makes the formants agree: not worth aligning
         score, shift, stretch, _ = spectral_score(fa, fb)
         if score < min_score:
             continue
