@@ -1072,26 +1072,40 @@ def spectral_score(fa: Fingerprint, fb: Fingerprint) -> tuple[float, float, floa
     return (score, (k + float(np.clip(frac, -0.5, 0.5))) / BANDS_PER_SEMITONE, stretch, off)
 
 
+def _profile_agreements(
+    fa: Fingerprint, fb: Fingerprint, shifts_semitones: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """:func:`profile_agreement` for each shift at once (NaN where it cannot be judged)."""
+    if fa.profile.size != _FP_N_BANDS or fb.profile.size != _FP_N_BANDS:
+        return np.full(shifts_semitones.size, np.nan)
+    m = np.arange(_FP_N_BANDS, dtype=np.float64)
+    at = m[None, :] + (shifts_semitones * BANDS_PER_SEMITONE)[:, None]
+    inside = (at >= 0) & (at <= _FP_N_BANDS - 1)
+    lo = np.clip(np.floor(at).astype(np.int64), 0, _FP_N_BANDS - 1)
+    hi = np.minimum(lo + 1, _FP_N_BANDS - 1)
+    w = np.clip(at - lo, 0.0, 1.0)
+    pb = fb.profile.astype(np.float64)
+    n = np.maximum(inside.sum(axis=1), 1)
+    x = np.where(inside, fa.profile.astype(np.float64)[None, :], 0.0)
+    y = np.where(inside, (1 - w) * pb[lo] + w * pb[hi], 0.0)
+    x = np.where(inside, x - (x.sum(axis=1) / n)[:, None], 0.0)
+    y = np.where(inside, y - (y.sum(axis=1) / n)[:, None], 0.0)
+    den = np.sqrt((x * x).sum(axis=1) * (y * y).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (x * y).sum(axis=1) / den
+    return np.where((den > 0) & (inside.sum(axis=1) >= _FP_N_BANDS // 2), r, np.nan)
+
+
 def profile_agreement(fa: Fingerprint, fb: Fingerprint, shift_semitones: float) -> float:
     """Correlation of ``fb``'s band profile with ``fa``'s moved by ``shift_semitones`` (NaN: no profile).
 
     ``fb``'s profile is read at band ``m + shift`` (linear interpolation) for ``fa``'s band
-    ``m``, over the bands both cover. A librosa-shifted copy of real singing or speech
-    reads 0.91-0.99; other voices and other notes of one voice whose sub-fingerprints
-    happen to match through a shift read up to 0.74 (bench_quality's synthetic scale set).
+    ``m``, over the bands both cover (at least half of them). A librosa-shifted copy of
+    real singing or speech reads 0.91-0.99; other voices and other notes of one voice
+    whose sub-fingerprints happen to match through a shift read up to 0.74
+    (bench_quality's synthetic scale set).
     """
-    if fa.profile.size != _FP_N_BANDS or fb.profile.size != _FP_N_BANDS:
-        return float("nan")
-    m = np.arange(_FP_N_BANDS, dtype=np.float64)
-    at = m + shift_semitones * BANDS_PER_SEMITONE
-    inside = (at >= 0) & (at <= _FP_N_BANDS - 1)
-    if inside.sum() < _FP_N_BANDS // 2:
-        return float("nan")
-    x = fa.profile.astype(np.float64)[inside]
-    y = np.interp(at[inside], m, fb.profile.astype(np.float64))
-    x, y = x - x.mean(), y - y.mean()
-    den = float(np.sqrt((x @ x) * (y @ y)))
-    return float(x @ y / den) if den > 0 else float("nan")
+    return float(_profile_agreements(fa, fb, np.array([float(shift_semitones)]))[0])
 
 
 def _best_profile_agreement(fa: Fingerprint, fb: Fingerprint) -> float:
@@ -1099,24 +1113,8 @@ def _best_profile_agreement(fa: Fingerprint, fb: Fingerprint) -> float:
 
     A cheap test (33 bands) that rules out most candidate pairs before they are aligned.
     """
-    if fa.profile.size != _FP_N_BANDS or fb.profile.size != _FP_N_BANDS:
-        return float("nan")
-    m = np.arange(_FP_N_BANDS, dtype=np.float64)
-    at = m[None, :] + (_PROFILE_SHIFTS_SEMITONES * BANDS_PER_SEMITONE)[:, None]
-    inside = (at >= 0) & (at <= _FP_N_BANDS - 1)
-    lo = np.clip(np.floor(at).astype(np.int64), 0, _FP_N_BANDS - 1)
-    hi = np.minimum(lo + 1, _FP_N_BANDS - 1)
-    w = np.clip(at - lo, 0.0, 1.0)
-    pb = fb.profile.astype(np.float64)
-    y = np.where(inside, (1 - w) * pb[lo] + w * pb[hi], 0.0)
-    x = np.where(inside, fa.profile.astype(np.float64)[None, :], 0.0)
-    k = inside.sum(axis=1)
-    x = np.where(inside, x - (x.sum(axis=1) / k)[:, None], 0.0)
-    y = np.where(inside, y - (y.sum(axis=1) / k)[:, None], 0.0)
-    den = np.sqrt((x * x).sum(axis=1) * (y * y).sum(axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.where(den > 0, (x * y).sum(axis=1) / den, -1.0)
-    return float(r.max())
+    r = _profile_agreements(fa, fb, _PROFILE_SHIFTS_SEMITONES)
+    return float(np.nanmax(r)) if np.isfinite(r).any() else float("nan")
 
 
 def _envelope_candidates(fps: Mapping[str, Fingerprint], group: Mapping[str, str]) -> list[tuple[str, str]]:
