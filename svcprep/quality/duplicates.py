@@ -332,24 +332,23 @@ def fingerprint(y: npt.ArrayLike, *, sample_rate_hz: int) -> Fingerprint:
     )
 
 
+def _db_under_top(power: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``power`` in dB under its largest value, floored at -60 dB (all floor when it has no power)."""
+    top = float(power.max())
+    if not top > 0:
+        return np.full(power.shape, _ENVELOPE_FLOOR_DB)
+    return np.maximum(10.0 * np.log10(np.maximum(power, 1e-30) / top), _ENVELOPE_FLOOR_DB)
+
+
 def _profile(energy: npt.NDArray[np.float64], loud: npt.NDArray[np.bool_]) -> npt.NDArray[np.int8]:
     """Long-term level per band (dB under the strongest band, floored) over the loud frames."""
-    if not loud.any():
-        return np.full(_FP_N_BANDS, int(_ENVELOPE_FLOOR_DB), np.int8)
-    mean = energy[loud].mean(axis=0)
-    top = float(mean.max())
-    if not top > 0:
-        return np.full(_FP_N_BANDS, int(_ENVELOPE_FLOOR_DB), np.int8)
-    db = np.maximum(10.0 * np.log10(np.maximum(mean, 1e-30) / top), _ENVELOPE_FLOOR_DB)
-    return np.rint(db).astype(np.int8)
+    mean = energy[loud].mean(axis=0) if loud.any() else np.zeros(_FP_N_BANDS)
+    return np.rint(_db_under_top(mean)).astype(np.int8)
 
 
 def _envelope(total: npt.NDArray[np.float64]) -> npt.NDArray[np.int8]:
     """Level (dB under the loudest frame, floored) at :data:`_ENVELOPE_POINTS` points over the item."""
-    top = float(total.max()) if total.size else 0.0
-    if not top > 0:
-        return np.full(_ENVELOPE_POINTS, int(_ENVELOPE_FLOOR_DB), np.int8)
-    db = np.maximum(10.0 * np.log10(np.maximum(total, 1e-30) / top), _ENVELOPE_FLOOR_DB)
+    db = _db_under_top(total)
     at = np.linspace(0.0, db.size - 1.0, _ENVELOPE_POINTS)
     return np.rint(np.interp(at, np.arange(db.size), db)).astype(np.int8)
 
