@@ -564,17 +564,17 @@ STAGES: dict[str, Stage] = {
         Stage("slice", 1, "source", section="slice", upstream=("load",)),
         Stage(
             "loudness",
-            1,
+            2,
             "item",
             section="loudness",
             upstream=("slice",),
             arrays=(ArraySpec("audio", "float32", "sample"),),
-            libraries=("numpy", "scipy", "soxr"),
+            libraries=("numpy", "soxr"),
             enabled=lambda cfg: cfg.loudness.mode != "off",
         ),
         Stage(
             "denoise",
-            2,
+            3,
             "item",
             section="denoise",
             upstream=("loudness",),
@@ -605,7 +605,7 @@ STAGES: dict[str, Stage] = {
         ),
         Stage(
             "f0",
-            2,
+            3,
             "item",
             section="f0",
             fields=GRID_FIELDS,
@@ -674,7 +674,7 @@ STAGES: dict[str, Stage] = {
         ),
         Stage(
             "quality",
-            5,
+            6,
             "item",
             fields=(*GRID_FIELDS, *_F0_LIMITS),
             upstream=("slice", "f0"),

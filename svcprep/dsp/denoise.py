@@ -13,9 +13,9 @@ from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
-from scipy import signal
 
 from svcprep.dsp._checks import as_audio, check_rate
+from svcprep.dsp.filters import zero_phase_highpass
 from svcprep.errors import ConfigError
 
 __all__ = ["denoise", "gate_n_fft", "highpass", "spectral_gate"]
@@ -126,13 +126,11 @@ class _Gate:
 
     def _stft(self, x: FloatArray) -> npt.NDArray[np.complex64]:
         """scipy.signal.stft(x, nperseg=n_fft, noverlap=3 n_fft / 4, padded=False): (freq, frames)."""
-        import scipy.fft
-
         n = self.n_fft
         xp = np.pad(x, (n // 2, n // 2))
         n_seg = (xp.size - n) // self.hop + 1
         frames = np.lib.stride_tricks.sliding_window_view(xp, n)[:: self.hop][:n_seg]
-        spec = scipy.fft.rfft(frames * self.win, axis=1)
+        spec = np.fft.rfft(frames * self.win, axis=1)  # float32 in, complex64 out
         spec *= np.float32(1.0 / float(self.win.sum()))
         return np.ascontiguousarray(spec.T)
 
@@ -143,11 +141,9 @@ class _Gate:
 
     def _istft(self, spec: npt.NDArray[np.complex64]) -> FloatArray:
         """scipy.signal.istft of the one-sided ``spec`` with the same window and overlap."""
-        import scipy.fft
-
         n, hop = self.n_fft, self.hop
         n_seg = spec.shape[1]
-        frames = scipy.fft.irfft(spec.T, n=n, axis=1)[:, :n].astype(np.float32)
+        frames = np.fft.irfft(spec.T, n=n, axis=1)[:, :n].astype(np.float32)
         frames *= self.win * np.float32(float(self.win.sum()))
         length = n + (n_seg - 1) * hop
         out = np.zeros(length, dtype=np.float32)
@@ -214,11 +210,14 @@ def _check_gate(strength: float, n_std_thresh: float) -> None:
 def highpass(
     y: npt.ArrayLike, *, sample_rate_hz: float, cutoff_hz: float = 40.0, order: int = 4
 ) -> FloatArray:
-    """Zero-phase Butterworth high-pass (forward-backward, ``scipy.signal.sosfiltfilt``).
+    """Zero-phase Butterworth high-pass (the response of forward-backward filtering).
 
-    The forward-backward pass doubles the attenuation: the magnitude response is
-    ``1 / (1 + (cutoff_hz / f) ** (2 * order))``, -6 dB at ``cutoff_hz``, with no
-    phase shift.
+    The response is that of ``scipy.signal.sosfiltfilt`` with the Butterworth design of
+    ``scipy.signal.butter``, computed in numpy by FFT convolution
+    (:func:`svcprep.dsp.filters.zero_phase_highpass`): the magnitude response is
+    ``1 / (1 + (tan(pi cutoff_hz / fs) / tan(pi f / fs)) ** (2 * order))``, -6 dB at
+    ``cutoff_hz``, with no phase shift. The ends are padded by odd reflection over the
+    whole length of the filter's response.
 
     Parameters
     ----------
@@ -234,8 +233,8 @@ def highpass(
     Returns
     -------
     numpy.ndarray
-        Filtered float32 audio, same length. Inputs shorter than the filter's edge
-        padding are filtered with the padding shortened to fit.
+        Filtered float32 audio, same length. Inputs shorter than the filter's response
+        are padded by reflection over their own length only.
 
     Raises
     ------
@@ -247,11 +246,7 @@ def highpass(
     _check_highpass(sample_rate_hz, cutoff_hz, order)
     if cutoff_hz == 0.0 or a.size == 0:
         return a.astype(np.float32, copy=True)
-    sos = signal.butter(int(order), cutoff_hz, btype="highpass", fs=sample_rate_hz, output="sos")
-    # sosfiltfilt's default edge padding, shortened for inputs that are too short for it
-    n_zeros = min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
-    padlen = min(3 * (2 * len(sos) + 1 - n_zeros), a.size - 1)
-    out = signal.sosfiltfilt(sos, a.astype(np.float64), padlen=padlen)
+    out = zero_phase_highpass(a, sample_rate_hz=sample_rate_hz, cutoff_hz=cutoff_hz, order=int(order))
     return np.asarray(out, dtype=np.float32)
 
 

@@ -472,8 +472,9 @@ def _analysis_signal(
     x: npt.NDArray[np.float64], sample_rate_hz: int
 ) -> tuple[npt.NDArray[np.float64], float]:
     """The band used for periodicity and energy: at most 16 kHz, no DC or rumble."""
-    import scipy.signal
     import soxr
+
+    from svcprep.dsp.filters import zero_phase_highpass
 
     if sample_rate_hz > _PERIODICITY_RATE_HZ:
         xa = soxr.resample(x, sample_rate_hz, _PERIODICITY_RATE_HZ, quality="HQ")
@@ -481,8 +482,7 @@ def _analysis_signal(
     else:
         xa, rate = x, float(sample_rate_hz)
     if xa.size > 12:
-        sos = scipy.signal.butter(2, 30.0, btype="highpass", fs=rate, output="sos")
-        xa = scipy.signal.sosfiltfilt(sos, xa)
+        xa = zero_phase_highpass(xa, sample_rate_hz=rate, cutoff_hz=30.0, order=2)
     return np.asarray(xa, dtype=np.float64), rate
 
 

@@ -15,9 +15,9 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from scipy import signal
 
 from svcprep.dsp._checks import as_audio, check_rate
+from svcprep.dsp.filters import oversample_4x, sos_filter
 from svcprep.errors import ConfigError
 
 __all__ = [
@@ -62,8 +62,8 @@ def k_weighting_sos(*, sample_rate_hz: float) -> npt.NDArray[np.float64]:
     Returns
     -------
     numpy.ndarray
-        Shape (2, 6), float64, ``scipy.signal.sosfilt`` layout: the high shelf, then the
-        high-pass.
+        Shape (2, 6), float64, in the layout of ``scipy.signal.sosfilt`` and
+        :func:`svcprep.dsp.filters.sos_filter`: the high shelf, then the high-pass.
     """
     check_rate(sample_rate_hz, what="k_weighting_sos")
     k = math.tan(math.pi * _SHELF_HZ / sample_rate_hz)
@@ -117,7 +117,7 @@ def integrated_loudness_lufs(y: npt.ArrayLike, *, sample_rate_hz: float) -> floa
     n = a.size
     if n == 0:
         return -math.inf
-    z = signal.sosfilt(k_weighting_sos(sample_rate_hz=sample_rate_hz), a.astype(np.float64))
+    z = sos_filter(k_weighting_sos(sample_rate_hz=sample_rate_hz), a)
     z *= z
     # Sums over 100 ms steps, then each 400 ms block is four consecutive steps. Step
     # boundaries are rounded so that any (even fractional) rate is handled.
@@ -155,7 +155,7 @@ def _true_peak_linear(a: npt.NDArray[np.floating]) -> float:
         stop = min(n, start + _TRUE_PEAK_BLOCK)
         lo, hi = max(0, start - pad), min(n, stop + pad)
         chunk = np.asarray(a[lo:hi], dtype=np.float64)
-        up = signal.resample_poly(chunk, _OVERSAMPLE, 1)
+        up = oversample_4x(chunk)
         # keep only the oversampled points that belong to this block (context trimmed)
         keep = up[(start - lo) * _OVERSAMPLE : (stop - lo) * _OVERSAMPLE]
         if keep.size:
@@ -166,7 +166,7 @@ def _true_peak_linear(a: npt.NDArray[np.floating]) -> float:
 def true_peak_dbfs(y: npt.ArrayLike, *, sample_rate_hz: float) -> float:
     """True peak of a signal: the peak of its 4x oversampled version, in dBFS.
 
-    Oversampling uses ``scipy.signal.resample_poly`` (polyphase, Kaiser-windowed
+    Oversampling is that of ``scipy.signal.resample_poly(x, 4, 1)`` (polyphase, Kaiser-windowed
     low-pass), in blocks so that long inputs need little extra memory. The result is
     never below the sample peak.
 
