@@ -16,7 +16,7 @@ import sys
 import time
 import traceback
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -668,39 +668,11 @@ def run_item(
 # --- running in parallel ----------------------------------------------------------------
 
 
-def _parallel_map(fn: Callable[[T], R], tasks: list[T], jobs: int, on_done: Callable[[R], None]) -> None:
-    """Run ``fn`` over ``tasks`` on ``jobs`` loky workers (in-process for one job).
-
-    Every worker runs with one BLAS/OpenMP thread: loky sets that in each worker's own
-    environment, and the in-process path limits the thread pools for its duration only
-    (threadpoolctl), so the caller's environment and thread settings are left as they were.
-    Workers end with the build process (:func:`svcprep._workers.exit_with_parent`), even
-    when it is killed.
-    """
-    if not tasks:
-        return
-    if jobs <= 1 or len(tasks) == 1:
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=1):
-            for t in tasks:
-                on_done(fn(t))
-        return
-    from joblib import Parallel, delayed, parallel_config
-
-    from svcprep._workers import exit_with_parent
-
-    with parallel_config(
-        backend="loky", inner_max_num_threads=1, initializer=exit_with_parent, initargs=(os.getpid(),)
-    ):
-        runner = Parallel(n_jobs=min(jobs, len(tasks)), return_as="generator_unordered", batch_size=1)
-        results: Iterator[R] = runner(delayed(fn)(t) for t in tasks)
-        for r in results:
-            on_done(r)
-
-
 class _LocalRunner:
-    """Runs a build's tasks on this machine (:func:`_parallel_map`); see ``svcprep.cluster`` for Dask."""
+    """Runs a build's tasks in ``jobs`` processes here, this one included.
+
+    See :func:`svcprep._workers.parallel_map`, and ``svcprep.cluster`` for Dask.
+    """
 
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
@@ -721,7 +693,9 @@ class _LocalRunner:
         what: str,
     ) -> None:
         """Run ``fn`` over ``tasks`` (no task is ever lost here: a dead worker stops the build)."""
-        _parallel_map(fn, tasks, self.jobs, on_done)
+        from svcprep._workers import parallel_map
+
+        parallel_map(fn, tasks, self.jobs, on_done)
 
 
 def _lost_source(task: tuple[SourcePlan, BuildConfig, str], reason: str) -> SourceOutcome:
