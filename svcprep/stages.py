@@ -629,13 +629,13 @@ STAGES: dict[str, Stage] = {
         ),
         Stage(
             "mel",
-            1,
+            2,
             "item",
             section="mel",
             fields=GRID_FIELDS,
             upstream=("quantize",),
             arrays=(ArraySpec("mel", "float32", "frame", columns="mel.n_mels"),),
-            libraries=("numpy", "scipy"),
+            libraries=("numpy",),
             compute=lambda y, cfg, n: {"mel": run_mel(y, cfg, n)},
         ),
         Stage(

@@ -731,3 +731,13 @@ def test_keyshift_mel_matches_the_formula_and_moves_pitch(keyshift: float) -> No
         assert np.array_equal(low[5:-5].argmax(axis=1), high[5:-5].argmax(axis=1))
     with pytest.raises(ConfigError, match="keyshift_semitones"):
         log_mel(y, keyshift_semitones=float("nan"), **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("sr,n_fft,n_mels", [(44100, 2048, 128), (16000, 1024, 80), (22050, 1024, 40)])
+def test_banded_basis_product_is_the_dense_product(sr: int, n_fft: int, n_mels: int) -> None:
+    from svcprep.dsp.mel import _BandedBasis
+
+    fb = mel_filterbank(sample_rate_hz=sr, n_fft=n_fft, n_mels=n_mels, fmin_hz=40.0, fmax_hz=sr / 2)
+    fb = fb.astype(np.float64)
+    mag = np.abs(np.random.default_rng(n_mels).standard_normal((37, fb.shape[1])))
+    np.testing.assert_allclose(_BandedBasis(fb).apply(mag), mag @ fb.T, rtol=1e-12, atol=1e-300)

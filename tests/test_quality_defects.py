@@ -406,3 +406,13 @@ def test_a_note_held_on_a_multiple_of_the_mains_is_not_hum(note_hz: float) -> No
     held = sum(np.sin(2 * np.pi * note_hz * k * t) / k for k in range(1, 7))
     m = hum_stats(np.asarray(held) * 0.1, sample_rate_hz=SR, voice_floor_hz=note_hz * 0.99)
     assert "hum" not in _flags(m), m
+
+
+@pytest.mark.parametrize("n", [1, 2, 13, 40])
+def test_voice_profile_dct_is_scipy_orthonormal_dct(n: int) -> None:
+    from scipy.fft import dct
+
+    from svcprep.quality.defects import _dct_ortho
+
+    x = np.random.default_rng(n).standard_normal((n, 9))
+    np.testing.assert_allclose(_dct_ortho(n) @ x, dct(x, type=2, axis=0, norm="ortho"), atol=1e-12)

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from svcprep.dsp._checks import as_audio, check_rate
-from svcprep.dsp.filters import zero_phase_highpass
+from svcprep.dsp.filters import smooth_axis, zero_phase_highpass
 from svcprep.errors import ConfigError
 
 __all__ = ["denoise", "gate_n_fft", "highpass", "spectral_gate"]
@@ -159,14 +159,12 @@ class _Gate:
         return np.asarray(out / np.where(norm > 1e-10, norm, np.float32(1.0)), dtype=np.float32)
 
     def _chunk(self, c: FloatArray) -> FloatArray:
-        from scipy.ndimage import convolve1d
-
         spec = self._stft(c)
         mask = (self._db(spec) > self.thresh[:, None]).astype(np.float32) * np.float32(self.prop)
         mask += np.float32(1.0 - self.prop)
         if self.smooth:
-            mask = convolve1d(mask, self.k_freq, axis=0, mode="constant")
-            mask = convolve1d(mask, self.k_time, axis=1, mode="constant")
+            mask = smooth_axis(mask, self.k_freq, axis=0)
+            mask = smooth_axis(mask, self.k_time, axis=1)
         y = self._istft(spec * mask)
         out = np.zeros(c.size, dtype=np.float32)
         out[: min(y.size, c.size)] = y[: c.size]

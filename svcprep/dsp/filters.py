@@ -1,5 +1,6 @@
-"""Linear filters in numpy alone: a zero-phase Butterworth high-pass, a causal biquad
-cascade and 4x polyphase oversampling.
+"""Filters in numpy alone: a zero-phase Butterworth high-pass, a causal biquad cascade,
+4x polyphase oversampling, and the running means, medians, smoothing and dilation the
+quality metrics and the spectral gate use.
 
 These replace ``scipy.signal`` on the default build path. Importing ``scipy.signal``
 imports ``scipy.stats``, ``scipy.interpolate`` and ``scipy.optimize`` with it, 0.6-1.3 s
@@ -22,6 +23,12 @@ All three work in float64 and agree with their ``scipy.signal`` counterparts to
 float64 rounding (the tests check it), the high-pass away from the ends of the signal
 (``sosfiltfilt`` pads only 3 * (2 * order + 1) samples and starts from steady state;
 here the padding covers the whole response).
+
+:func:`running_mean`, :func:`running_median`, :func:`smooth_axis` and :func:`dilate`
+are ``scipy.ndimage``'s ``uniform_filter1d`` and ``median_filter`` (edge samples
+repeated), ``convolve1d`` (zeros beyond the ends) and ``binary_dilation`` of a 1-D mask,
+for the same reason: ``scipy.ndimage`` costs 0.1-0.2 s to import, more than all the
+calls of a build together.
 """
 
 from __future__ import annotations
@@ -31,7 +38,16 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["butter_highpass_power", "oversample_4x", "sos_filter", "zero_phase_highpass"]
+__all__ = [
+    "butter_highpass_power",
+    "dilate",
+    "oversample_4x",
+    "running_mean",
+    "running_median",
+    "smooth_axis",
+    "sos_filter",
+    "zero_phase_highpass",
+]
 
 Float64Array = npt.NDArray[np.float64]
 
@@ -264,3 +280,88 @@ def oversample_4x(x: npt.ArrayLike) -> Float64Array:
     for r, g in enumerate(_oversample_phases()):
         out[r::_UP] = np.convolve(a, g)[10 : 10 + n]
     return out
+
+
+# --------------------------------------------------------------------------- running statistics
+
+
+def running_mean(x: npt.ArrayLike, size: int, *, axis: int = -1) -> npt.NDArray[np.floating]:
+    """Mean over ``size`` consecutive samples along ``axis``, the end samples repeated outward.
+
+    ``scipy.ndimage.uniform_filter1d(x, size, axis=axis, mode="nearest")``: output ``i``
+    averages inputs ``i - size // 2`` to ``i - size // 2 + size - 1``. Computed in
+    float64 (a cumulative sum); returned in the input's floating dtype.
+    """
+    a = np.asarray(x)
+    if size < 1:
+        raise ValueError(f"running_mean: size={size} must be at least 1")
+    out_dtype = a.dtype if np.issubdtype(a.dtype, np.floating) else np.dtype(np.float64)
+    if a.shape[axis] == 0 or size == 1:
+        return a.astype(out_dtype, copy=True)
+    m = np.moveaxis(a.astype(np.float64), axis, 0)
+    left = size // 2
+    pad = [(left, size - 1 - left)] + [(0, 0)] * (m.ndim - 1)
+    c = np.cumsum(np.pad(m, pad, mode="edge"), axis=0)
+    c = np.concatenate([np.zeros((1, *m.shape[1:])), c], axis=0)
+    out = (c[size:] - c[:-size]) / size
+    return np.moveaxis(out, 0, axis).astype(out_dtype)
+
+
+def running_median(x: npt.ArrayLike, size: int) -> npt.NDArray[np.float64]:
+    """Median over an odd number ``size`` of samples centred on each, the end samples repeated.
+
+    ``scipy.ndimage.median_filter(x, size=size, mode="nearest")`` for 1-D ``x``.
+    """
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim != 1 or size < 1 or size % 2 == 0:
+        raise ValueError(f"running_median: 1-D input and an odd size are needed, got {a.shape}, {size}")
+    if a.size == 0 or size == 1:
+        return a.copy()
+    half = size // 2
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(a, half, mode="edge"), size)
+    return np.asarray(np.median(windows, axis=1), dtype=np.float64)
+
+
+def smooth_axis(x: npt.ArrayLike, weights: npt.ArrayLike, *, axis: int) -> npt.NDArray[np.floating]:
+    """Convolution with a short odd-length kernel along ``axis``, zeros beyond the ends.
+
+    ``scipy.ndimage.convolve1d(x, weights, axis=axis, mode="constant")``: output ``i`` is
+    ``sum_j weights[j] * x[i + c - j]`` with ``c = len(weights) // 2``. Sums in the
+    input's floating dtype (float64 for other inputs), so float32 results are within a
+    few float32 ulps of scipy's, which sums in float64.
+    """
+    a = np.asarray(x)
+    if not np.issubdtype(a.dtype, np.floating):
+        a = a.astype(np.float64)
+    w = np.asarray(weights, dtype=a.dtype)
+    if w.ndim != 1 or w.size % 2 == 0:
+        raise ValueError(f"smooth_axis: weights must be 1-D of odd length, got shape {w.shape}")
+    n, c = a.shape[axis], w.size // 2
+
+    def along(lo: int, hi: int) -> tuple[slice, ...]:
+        index = [slice(None)] * a.ndim
+        index[axis] = slice(lo, hi)
+        return tuple(index)
+
+    out = np.zeros(a.shape, dtype=a.dtype)
+    for j, wj in enumerate(w):
+        shift = c - j  # out[i] += wj * x[i + shift]
+        lo, hi = max(0, -shift), min(n, n - shift)
+        if lo < hi:
+            out[along(lo, hi)] += wj * a[along(lo + shift, hi + shift)]
+    return out
+
+
+def dilate(mask: npt.ArrayLike, steps: int) -> npt.NDArray[np.bool_]:
+    """A 1-D mask grown by ``steps`` samples on each side of every true sample.
+
+    ``scipy.ndimage.binary_dilation(mask, iterations=steps)`` (its 1-D structuring element
+    is three samples wide; outside the mask counts as false).
+    """
+    m = np.asarray(mask, dtype=bool)
+    if m.ndim != 1 or steps < 0:
+        raise ValueError(f"dilate: a 1-D mask and steps >= 0 are needed, got {m.shape}, {steps}")
+    if steps == 0 or m.size == 0:
+        return m.copy()
+    padded = np.pad(m, steps, constant_values=False)
+    return np.asarray(np.lib.stride_tricks.sliding_window_view(padded, 2 * steps + 1).any(axis=1))

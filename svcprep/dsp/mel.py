@@ -35,7 +35,6 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse
 
 from svcprep.dsp._checks import as_audio
 from svcprep.dsp.frames import fit_frames
@@ -257,11 +256,35 @@ def _filterbank_key(
     return sr, n_fft_i, n_mels_i, fmin, fmax, scale, norm
 
 
+class _BandedBasis:
+    """A mel filterbank kept as each band's run of non-zero weights.
+
+    Each FFT bin feeds at most two bands, so multiplying only over each band's run is
+    ~4x faster than a dense product, single-threaded and deterministic.
+    """
+
+    def __init__(self, basis: npt.NDArray[np.floating]) -> None:
+        b = np.asarray(basis, dtype=np.float64)
+        self.n_bins = b.shape[1]
+        self.bands: list[tuple[int, npt.NDArray[np.float64]]] = []
+        for row in b:
+            nz = np.flatnonzero(row)
+            lo, hi = (int(nz[0]), int(nz[-1]) + 1) if nz.size else (0, 0)
+            self.bands.append((lo, np.ascontiguousarray(row[lo:hi])))
+
+    def apply(self, mag: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """``mag @ basis.T`` for ``mag`` of shape (frames, bins): (frames, n_mels)."""
+        out = np.zeros((mag.shape[0], len(self.bands)), dtype=np.float64)
+        for m, (lo, w) in enumerate(self.bands):
+            if w.size:
+                out[:, m] = mag[:, lo : lo + w.size] @ w
+        return out
+
+
 @functools.lru_cache(maxsize=32)
-def _cached_sparse_filterbank(*key: Any) -> scipy.sparse.csr_matrix:
-    """The float64 filterbank as a sparse matrix: each FFT bin feeds at most two mel bands, so a
-    sparse product is ~4x faster than dense BLAS, single-threaded and deterministic."""
-    return scipy.sparse.csr_matrix(_cached_filterbank(*key).astype(np.float64))
+def _cached_banded_filterbank(*key: Any) -> _BandedBasis:
+    """The float64 filterbank of ``key`` as a :class:`_BandedBasis`."""
+    return _BandedBasis(_cached_filterbank(*key))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -562,7 +585,7 @@ def log_mel(
     """
     audio = as_audio(y, what="log_mel").astype(np.float64, copy=False)
     key = _filterbank_key(sample_rate_hz, n_fft, n_mels, fmin_hz, fmax_hz, mel_scale, mel_norm)
-    basis = _cached_sparse_filterbank(*key)
+    basis = _cached_banded_filterbank(*key)
     n_mels_i = key[2]
     n_fft_i, win, hop = _stft_sizes(n_fft, win_length, hop_length)
     eps = _float_arg("magnitude_eps", magnitude_eps, minimum=0.0)
@@ -599,7 +622,7 @@ def log_mel(
             m = min(n_bins, mag.shape[1])
             fitted[:, :m] = mag[:, :m] * scale
             mag = fitted
-        mel = np.asarray(basis @ mag.T).T  # (frames_in_block, n_mels)
+        mel = basis.apply(mag)  # (frames_in_block, n_mels)
         out[row : row + mel.shape[0]] = log(np.maximum(mel, floor, out=mel), out=mel)
         row += mel.shape[0]
     if want is None or want == have:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from svcprep.quality.metrics import QualityInputError, feature_metrics, item_metrics
 
 # Loaded on first use: the flag vocabulary (imported by every record) must not pull in
-# scipy.signal through the metrics.
+# the metrics and the DSP modules behind them.
 _HOME = {
     **dict.fromkeys(
         ("DuplicateIndex", "Fingerprint", "Match", "exact_fingerprint", "fingerprint"), "duplicates"

@@ -35,6 +35,7 @@ accompaniment
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -410,8 +411,8 @@ def struck_partials(a: FloatArray, *, sample_rate_hz: float) -> StruckPartials:
         Empty (no frames) when ``a`` is shorter than the frames one partial needs.
     """
     import soxr
-    from scipy import ndimage
 
+    from svcprep.dsp.filters import dilate
     from svcprep.dsp.mel import stft_magnitude
 
     sr = _STRUCK_RATE_HZ
@@ -445,7 +446,7 @@ def struck_partials(a: FloatArray, *, sample_rate_hz: float) -> StruckPartials:
     )
     pt, pb = np.nonzero(pk)
     pk[pt, pb] = d[pt, pb] - np.median(around[pt, pb], axis=1) >= _STRUCK_PROMINENCE_DB
-    steady = ndimage.binary_dilation(pk.mean(axis=0) >= _STRUCK_STEADY_SHARE, iterations=2)
+    steady = dilate(pk.mean(axis=0) >= _STRUCK_STEADY_SHARE, 2)
     pk &= ~steady[None, :]
     # each peak's frequency (bins, parabolic interpolation), spread to the bins either side
     # so that a partial drifting by one bin is still followed
@@ -517,6 +518,15 @@ def accompaniment_stats(a: FloatArray, *, sample_rate_hz: float) -> dict[str, fl
 # --------------------------------------------------------------------------- voice profile
 
 
+@functools.lru_cache(maxsize=8)
+def _dct_ortho(n: int) -> npt.NDArray[np.float64]:
+    """The orthonormal DCT-II matrix: ``scipy.fft.dct(x, type=2, norm="ortho", axis=0) == M @ x``."""
+    k = np.arange(n)[:, None]
+    m = np.sqrt(2.0 / n) * np.cos(np.pi * k * (2 * np.arange(n)[None, :] + 1) / (2 * n))
+    m[0] /= math.sqrt(2.0)
+    return m
+
+
 def voice_profile(
     a: npt.ArrayLike, *, sample_rate_hz: float, f0_hz: npt.ArrayLike, voiced: npt.ArrayLike, hop_length: int
 ) -> list[float] | None:
@@ -558,9 +568,7 @@ def voice_profile(
     logmel = np.log(np.maximum(mel[:, :n][:, v[:n]], 1e-10))
     if logmel.shape[1] == 0:
         return None
-    from scipy.fft import dct
-
-    mfcc = dct(logmel, type=2, axis=0, norm="ortho")[1:13]
+    mfcc = (_dct_ortho(logmel.shape[0]) @ logmel)[1:13]
     pitch = 12.0 * math.log2(median_f0 / 55.0)
     profile = [round(pitch, 4), *(round(float(c), 4) for c in mfcc.mean(axis=1))]
     return profile if all(math.isfinite(c) for c in profile) else None

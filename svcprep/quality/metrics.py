@@ -34,8 +34,8 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
 
+from svcprep.dsp.filters import running_mean, running_median
 from svcprep.dsp.frames import num_frames
 from svcprep.dsp.loudness import integrated_loudness_lufs
 from svcprep.errors import ConfigError, NonFiniteAudioError, QualityInputError
@@ -298,11 +298,11 @@ _NOISE_FACTOR: float | None = None
 def _floor_spectrum(power: FloatArray, sample_rate_hz: float) -> FloatArray:
     """Per-bin noise floor: a low quantile over time, then a running median over frequency."""
     k = min(_NOISE_SMOOTH_FRAMES, power.shape[0])
-    smooth = ndimage.uniform_filter1d(power, size=k, axis=0, mode="nearest")
+    smooth = running_mean(power, k, axis=0)
     floor = np.quantile(smooth, _NOISE_QUANTILE, axis=0)
     n_fft = 2 * (power.shape[1] - 1)
     width = max(3, round(_NOISE_MEDIAN_HZ * n_fft / sample_rate_hz) | 1)
-    out: FloatArray = ndimage.median_filter(floor, size=width, mode="nearest")
+    out: FloatArray = running_median(floor, width)
     return out
 
 
@@ -383,7 +383,7 @@ def _bandwidth_from_power(power: FloatArray, freqs: FloatArray, sample_rate_hz: 
     lt = power.mean(axis=0)
     n_fft = 2 * (lt.size - 1)
     width = max(1, round(_BANDWIDTH_SMOOTH_HZ * n_fft / sample_rate_hz))
-    lt = ndimage.uniform_filter1d(lt, size=width, mode="nearest")
+    lt = running_mean(lt, width)
     lt[0] = 0.0  # DC is not audio bandwidth
     peak = float(lt.max())
     if peak <= 0.0:
@@ -479,11 +479,7 @@ def f0_stability(
         # a 5-frame median over the voiced frames first: an extractor's one- or two-frame
         # octave slip at an onset is not an unstable recording (a splice or alternation
         # lasts at least 0.1 s and survives it)
-        lf = (
-            ndimage.median_filter(np.log2(f0[vi]), size=_OCTAVE_MEDIAN_FRAMES, mode="nearest")
-            if vi.size
-            else np.zeros(0)
-        )
+        lf = running_median(np.log2(f0[vi]), _OCTAVE_MEDIAN_FRAMES) if vi.size else np.zeros(0)
         # Phrase edges are left out: a voice sliding into creak as a phrase ends (329, 191, 112,
         # 83 Hz) or an onset from below is natural, and an extractor follows it down.
         t = vi * frame_s
