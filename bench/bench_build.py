@@ -17,7 +17,12 @@ What it does
 3. On the output of the last job count it times two rebuilds, each in a fresh process:
    a no-op rebuild (nothing changed) and a rebuild after changing only the mel settings
    (``mel.n_mels=80``), as fractions of that job count's full build.
-4. Prints a compact table and writes everything as JSON to ``--out``.
+4. Measures the machine's own scaling ceiling: the default F0 stage (78 % of a build)
+   on one song in one process, then in as many processes at once as each other
+   ``--jobs`` value. Two busy cores
+   rarely match twice one core (shared caches and memory bandwidth, clocks, a
+   hypervisor's sibling threads); the build's speed-up is reported against that.
+5. Prints a compact table and writes everything as JSON to ``--out``.
 
 The machine is shared and noisy, so the figures worth comparing across runs are the
 ratios measured within one run (real-time factors, shares, speed-up, rebuild fractions),
@@ -149,6 +154,52 @@ def fmt_ratio(x: float | None, digits: int = 2) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
+#: Audio the kernel-scaling probe gives the F0 stage in each process (one song, 44.1 kHz).
+KERNEL_SECONDS = 20.0
+
+
+def kernel_child() -> int:
+    """Time the default F0 stage on one generated song in this process; prints the seconds."""
+    import time
+
+    import svcprep
+    from svcprep.stages import run_f0
+
+    cfg = svcprep.load_config()
+    y = make_song(
+        KERNEL_SECONDS, sample_rate_hz=44100, low_midi=57, high_midi=72, vibrato_cents=35, seed=SEED
+    )
+    y = y.astype(np.float32)
+    run_f0(y[: 44100 * 2], cfg)  # first call: imports and caches out of the timing
+    t0 = time.perf_counter()
+    run_f0(y, cfg)
+    print(f"{time.perf_counter() - t0:.6f}")
+    return 0
+
+
+def kernel_scaling(jobs: list[int], rounds: int = 2) -> dict[str, float]:
+    """The speed-up the machine itself allows: the F0 stage in ``j`` processes at once.
+
+    Each round starts ``j`` copies of :func:`kernel_child` together for every ``j``;
+    ``ceiling[j] = j * t_1 / mean(t_j)`` from the fastest round of each. Two busy cores
+    rarely run as fast as one (shared caches, memory bandwidth, clocks, a hypervisor's
+    sibling threads), so this is the ceiling a build's ``-j`` speed-up is measured against.
+    """
+    import subprocess
+
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--kernel-child"]
+    best: dict[int, float] = {}
+    for _ in range(rounds):
+        for j in jobs:
+            procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(j)]
+            times = [float(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+            best[j] = min(best.get(j, float("inf")), sum(times) / len(times))
+    base = jobs[0]
+    return {f"{base}->{j}": j / base * best[base] / best[j] for j in jobs[1:]} | {
+        f"seconds_j{j}": best[j] for j in jobs
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the build benchmark; returns the exit code (1 if a sanity check failed)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -174,7 +225,10 @@ def main(argv: list[str] | None = None) -> int:
         help="full builds per job count (alternating order); the fastest is reported (default 1)",
     )
     ap.add_argument("--keep", action="store_true", help="keep the build output folders (printed at the end)")
+    ap.add_argument("--kernel-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.kernel_child:
+        return kernel_child()
     require_libraries()
     if args.files < 1 or args.minutes <= 0 or args.repeat < 1 or any(j < 1 for j in args.jobs):
         ap.error("--files, --minutes, --repeat and --jobs must be positive")
@@ -217,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         noop = run_build_subprocess(raw, rebuild_out, jobs=rj)
         print(f"mel-only rebuild ({MEL_OVERRIDE}), -j {rj} ...", flush=True)
         melr = run_build_subprocess(raw, rebuild_out, jobs=rj, overrides=[MEL_OVERRIDE])
+        print(f"kernel scaling: the F0 stage alone in {', '.join(map(str, args.jobs))} processes at once ...")
+        ceiling = kernel_scaling(args.jobs)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -271,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         "raw": {"path": str(raw), "files": listing, "audio_seconds": audio_s},
         "builds": builds,
         "speedup": speedups,
+        "kernel_scaling": ceiling,
         "rebuilds": rebuilds,
         "rebuild_jobs": rj,
         "checks": checks,
@@ -327,6 +384,11 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"speed-up -j {base_j} -> -j {j} (wall_{base_j} / wall_{j}): {up:.2f}x; "
             f"CPU time ratio (cpu_{j} / cpu_{base_j}): {cpu:.2f}; idle-cores estimate from CPU: {est:.2f}x"
+        )
+        c = ceiling[f"{base_j}->{j}"]
+        print(
+            f"  the machine's ceiling: {j} copies of the F0 stage at once run {c:.2f}x one copy's "
+            f"throughput; the build reaches {up / c:.0%} of it"
         )
     print()
     for j in args.jobs:
