@@ -977,7 +977,8 @@ def build(
     config
         The build config (defaults when None).
     jobs
-        Worker processes; None = all cores. Not with ``dask``.
+        Processes computing, this one included (``jobs - 1`` loky workers); None = all cores.
+        Not with ``dask``.
     progress
         Show progress bars (rich) on the console.
     console
