@@ -200,3 +200,24 @@ def test_bad_parameters_raise_config_errors() -> None:
         spectral_gate(y, sample_rate_hz=16000, strength=1.5)
     with pytest.raises(NonFiniteAudioError, match="NaN"):
         denoise(np.array([np.inf], np.float32), sample_rate_hz=16000)
+
+
+def test_non_stationary_gate_in_a_fresh_process_without_scipy_loaded() -> None:
+    """Regression: with scipy no longer imported by the default path, noisereduce's first
+    import (torch hidden) imported scipy.signal, whose array-API layer failed on the hidden
+    torch: every item needing the non-stationary gate became a processing error."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from svcprep.dsp.denoise import spectral_gate\n"
+        "assert 'scipy' not in sys.modules\n"
+        "x = (np.random.default_rng(0).standard_normal(32000) * 0.05).astype(np.float32)\n"
+        "y = spectral_gate(x, sample_rate_hz=16000, stationary=False)\n"
+        "assert y.shape == x.shape and np.isfinite(y).all()\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip() == "False"  # noisereduce's optional torch gate stayed unloaded

@@ -34,6 +34,10 @@ def _noisereduce() -> ModuleType:
         import noisereduce
 
         return noisereduce
+    # scipy.signal first, with torch visible: its array-API layer looks torch up in
+    # sys.modules while it imports, and a hidden (None) torch breaks it
+    import scipy.signal  # noqa: F401
+
     sys.modules["torch"] = None  # type: ignore[assignment]  # makes "import torch" raise ImportError
     try:
         import noisereduce
