@@ -147,7 +147,13 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("out", type=Path, help="output folder (created if missing)")
     _add_config_args(b)
     b.add_argument("--preset", metavar="NAME", help="start from a framework preset (see `svcprep presets`)")
-    b.add_argument("-j", "--jobs", type=int, default=None, help="processes computing, this one included (default: all cores)")
+    b.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=None,
+        help="processes computing, this one included (default: all cores)",
+    )
     b.add_argument(
         "--dask",
         metavar="ADDRESS",
@@ -190,7 +196,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_config_args(k)
     k.add_argument("--preset", metavar="NAME", help="start from a framework preset")
-    k.add_argument("-j", "--jobs", type=int, default=None, help="processes computing, this one included (default: all cores)")
+    k.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=None,
+        help="processes computing, this one included (default: all cores)",
+    )
     k.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_policy_args(k)
     _add_link_args(k)
