@@ -113,19 +113,13 @@ def test_the_report_evidence_is_what_the_detectors_read(voice: np.ndarray) -> No
     assert rt["rt60_s"] == pytest.approx(60.0 / -np.percentile(slope[ok], 3.0))
 
 
-@pytest.mark.parametrize("after", ["scaled", "resampled", "limited", "mp3"])
-def test_clipping_survives_processing(voice: np.ndarray, after: str, tmp_path) -> None:
+@pytest.mark.parametrize("after", ["scaled", "resampled", "limited"])
+def test_clipping_survives_processing(voice: np.ndarray, after: str) -> None:
     clipped = np.asarray(testing.clipped(voice / np.abs(voice).max(), gain_db=9.0), dtype=np.float64)
     if after == "scaled":
         z = clipped * 0.5
     elif after == "resampled":
         z = soxr.resample(soxr.resample(clipped * 0.9, SR, 48000), 48000, SR)
-    elif after == "mp3":
-        # the coder's overshoot spikes rise above the plateau: the top band at the peak
-        # alone reads almost nothing
-        sf.write(tmp_path / "c.mp3", (clipped * 0.9).astype(np.float32), SR, format="MP3")
-        z, _ = sf.read(tmp_path / "c.mp3", dtype="float64")
-        assert clip_top_stats(z)["clip_level"] < 1.0
     else:
         z = np.tanh(1.5 * clipped) / np.tanh(1.5)
     assert "clipping" in _flags(clip_top_stats(z))
@@ -425,14 +419,11 @@ def test_voice_profile_dct_is_scipy_orthonormal_dct(n: int) -> None:
 
 
 def test_tones_with_equal_crests_are_not_clipping() -> None:
-    """A pure tone crests as often near its peak as just below (ratio 0.97 at the peak), and
-    notes of equal loudness pile their crests at one level under the peak: neither is a flat top."""
+    """A pure tone crests as often near its peak as just below it (the arcsine law gives
+    (acos 0.95) / (acos 0.8 - acos 0.95) = 0.975 at the peak): not a flat top."""
     t = np.arange(2 * SR) / SR
-    tone = np.sin(2 * np.pi * 220.0 * t)
-    st = clip_top_stats(tone)
-    assert st["clip_top_ratio"] == pytest.approx(
-        0.975, abs=0.01
-    )  # arcsine law: (acos .95) / (acos .8 - acos .95)
+    st = clip_top_stats(np.sin(2 * np.pi * 220.0 * t))
+    assert st["clip_top_ratio"] == pytest.approx(0.975, abs=0.01)
     assert "clipping" not in _flags(st)
     notes = np.concatenate(
         [a * np.sin(2 * np.pi * f * t[: SR // 2]) for a, f in [(1.0, 220), (0.85, 330)] * 3]

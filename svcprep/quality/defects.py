@@ -16,11 +16,9 @@ dropout
     so its zeros are preceded by quiet audio and are not counted.
 clipping that survives processing
     ``clip_top_ratio``: how many samples pile up in the top 5 % of a polarity's range
-    against the 15 % below it; ``clip_plateau_ratio`` the same within 5 % of a level
-    under the peak (75-97 % of it, ``clip_level``) where that is largest. A smooth crest
-    spends about as long in each band; a clipped one sits on its flat top, which stays
-    flat (within ripple) through gain, soft limiting and resampling, and through lossy
-    coding, whose overshoot spikes rise above the plateau: hence a level under the peak.
+    against the 15 % below it. A smooth crest spends about as long in each band; a
+    clipped one sits on its flat top, which stays flat (within ripple) through gain,
+    soft limiting and resampling (lossy coding smears it: not caught).
 reverb
     ``rt60_s``: reverberation time read off the free decays after the voice stops (the
     fastest decays of an item are bounded by the room's; a dry take decays in tens of
@@ -75,10 +73,6 @@ _CONTEXT_S = 0.015
 _CONTEXT_BELOW_LOUD_DB = 25.0
 # clipping through processing
 _MIN_TOP_SAMPLES = 40
-#: Plateau levels tried under the peak, as shares of it, and the bands around each (the
-#: top band reaches a little above the level: a plateau has ripple).
-_CLIP_LEVEL_LOW, _CLIP_LEVEL_HIGH, _CLIP_LEVELS = 0.75, 0.97, 23
-_CLIP_TOP_LOW, _CLIP_TOP_HIGH, _CLIP_BAND_LOW = 0.95, 1.01, 0.80
 # reverb
 #: Frame of the level envelope that :func:`level_falls` reads (seconds).
 ENVELOPE_FRAME_S = 0.010
@@ -267,47 +261,33 @@ def dropout_stats(a: FloatArray, *, sample_rate_hz: float) -> dict[str, float]:
 
 
 def clip_top_stats(a: FloatArray) -> dict[str, float]:
-    """Samples piled up in a narrow band at the peak, or at a plateau under it.
+    """Samples in the top 5 % of each polarity's range over those in the 15 % below.
 
     A clipped waveform sits on its flat top, which a later gain change, a compressor or
-    resampling keeps within ripple; a smooth crest passes through a narrow band about as
+    resampling keeps within ripple; a smooth crest passes through the top band about as
     fast as through the band below, and most crests of a real voice stay well under the
-    item's maximum. Lossy coding and resampling add overshoot spikes above the plateau,
-    so the plateau is also looked for under the peak.
+    item's maximum.
 
     Returns
     -------
     dict
-        ``clip_top_ratio``: samples in the top 5 % of a polarity's range over those in
-        the 15 % below (the larger polarity's; 0 when fewer than 40 samples reach the top
-        band), ``clip_top_samples`` (samples in that top band); ``clip_plateau_ratio``:
-        the same ratio for the band ``[0.95, 1.01]`` of a level against ``[0.80, 0.95)``
-        of it, largest over the levels from 75 % to 97 % of the peak, and ``clip_level``
-        (that level as a fraction of the peak; 0 with no plateau ratio).
+        ``clip_top_ratio`` (the larger polarity's; 0 when fewer than 40 samples reach the
+        top band) and ``clip_top_samples`` (samples in that top band).
     """
-    top_ratio, top_samples, plateau, level = 0.0, 0, 0.0, 0.0
+    best_ratio = 0.0
+    best_top = 0
     for side in (a, -a):
         m = float(side.max()) if side.size else 0.0
         if m <= 0:
             continue
-        v = np.sort(side[side >= _CLIP_BAND_LOW * _CLIP_LEVEL_LOW * m])
-        levels = np.append(np.linspace(_CLIP_LEVEL_LOW, _CLIP_LEVEL_HIGH, _CLIP_LEVELS), 1.0) * m
-        top_lo = np.searchsorted(v, _CLIP_TOP_LOW * levels, "left")
-        top = np.searchsorted(v, _CLIP_TOP_HIGH * levels, "right") - top_lo
-        top[-1] = v.size - top_lo[-1]  # at the peak the top band ends at the peak
-        band = top_lo - np.searchsorted(v, _CLIP_BAND_LOW * levels, "left")
-        ratio = np.where(top >= _MIN_TOP_SAMPLES, top / np.maximum(band, 1), 0.0)
-        if ratio[-1] > top_ratio:
-            top_ratio, top_samples = float(ratio[-1]), int(top[-1])
-        k = int(np.argmax(ratio[:-1]))
-        if ratio[k] > plateau:
-            plateau, level = float(ratio[k]), float(levels[k] / m)
-    return {
-        "clip_top_ratio": top_ratio,
-        "clip_top_samples": float(top_samples),
-        "clip_plateau_ratio": plateau,
-        "clip_level": level,
-    }
+        top = int(np.count_nonzero(side >= 0.95 * m))
+        if top < _MIN_TOP_SAMPLES:
+            continue
+        band = int(np.count_nonzero((side >= 0.80 * m) & (side < 0.95 * m)))
+        ratio = top / max(band, 1)
+        if ratio > best_ratio:
+            best_ratio, best_top = ratio, top
+    return {"clip_top_ratio": float(best_ratio), "clip_top_samples": float(best_top)}
 
 
 # --------------------------------------------------------------------------- reverb

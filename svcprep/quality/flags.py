@@ -418,16 +418,7 @@ class QualityConfig(StrictScalars):
         "times those in the 15 % below (flat tops after a gain change, a compressor or resampling). "
         "bench_quality --part build: clean and loud real takes read <= 0.39, clipped ones 0.45-4.5 "
         "(0-0.01 after MP3); synthetic voices whose crests all reach one height read up to 0.92, "
-        "a pure tone 0.97, hence the margin.",
-    )
-    max_clip_plateau_ratio: float = Field(
-        1.8,
-        gt=0.0,
-        description="clipping when, at a level 75-97 % of the peak, more samples sit within 5 % of it "
-        "than this times those in the 15 % below: the plateau of a take clipped before lossy coding or "
-        "resampling, whose overshoot spikes hide it from clip_top_ratio. The bench_quality --part build "
-        "files read whole: real takes <= 0.85, clipped-then-MP3 or resampled ones 2.1-4.1; synthetic "
-        "voices with equal-height crests up to 1.46 (--part flags), hence the higher limit than at the peak.",
+        "hence the margin.",
     )
     min_hum_lines: int = Field(
         3, ge=1, description="hum needs this many steady mains harmonics (clean and reverberant items: <= 2)."
@@ -582,16 +573,6 @@ def flag_item(metrics: Mapping[str, float], cfg: QualityConfig) -> list[Flag]:
             cfg.max_clip_top_ratio,
             f"samples pile up within 5 % of the peak, {m['clip_top_ratio']:.2f} x those in the 15 % "
             f"below (limit {cfg.max_clip_top_ratio:g}): flat tops, clipped before it was turned down",
-        )
-    elif has("clip_plateau_ratio") and m["clip_plateau_ratio"] > cfg.max_clip_plateau_ratio:
-        add(
-            "clipping",
-            "clip_plateau_ratio",
-            cfg.max_clip_plateau_ratio,
-            f"samples pile up within 5 % of a level at {m.get('clip_level', 0.0):.0%} of the peak, "
-            f"{m['clip_plateau_ratio']:.2f} x those in the 15 % below (limit "
-            f"{cfg.max_clip_plateau_ratio:g}): a flat top under the overshoot of lossy coding or "
-            "resampling, clipped before it",
         )
     if (
         has("hum_lines")
