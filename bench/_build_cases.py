@@ -38,7 +38,7 @@ import numpy as np
 import soundfile as sf
 from joblib import Parallel, delayed
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 SEED = 20261202
 WINDOW_S = 4.0
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -70,6 +70,7 @@ MAIN_FLAG = {
     "dead_channel": "dead_channel",
     "speaker_outlier": "speaker_outlier",
     "duplicate": "near_duplicate",
+    "noisy": "noisy",
 }
 
 #: Real file -> speaker folder (one per person; the two NIT files are one singer).
@@ -161,6 +162,8 @@ CLASS_GREY: dict[str, tuple[str, ...]] = {
     "dead_channel": ("loudness_outlier",),
     "speaker_outlier": ("loudness_outlier",),
     "duplicate": (),
+    # noise 0-5 dB under the voice can hide it from the F0 tracker and moves level and timbre
+    "noisy": ("loudness_outlier", "unstable_f0", "speaker_outlier", "silence"),
 }
 #: Classes whose injection adds or removes content near the top of the band, so the
 #: base's bandwidth says nothing about the case (``low_bandwidth`` unscored).
@@ -173,6 +176,7 @@ BAND_CHANGING = {
     "accompaniment",
     "dropout",
     "polarity",
+    "noisy",
 }
 
 
@@ -951,6 +955,34 @@ class Generator:
                 w,
             )
 
+    def noisy(self) -> None:
+        """Broadband noise under the voice: white, pink or brown at 0/5/10 dB SNR, 20 dB grey."""
+        kinds = (("white", 0.0), ("pink", 1.0), ("brown", 2.0))
+        for i, w in enumerate(self.take(self.pool(), 12, "noisy")):
+            snr = (0.0, 5.0, 10.0, 20.0)[i % 4]
+            kind, exponent = kinds[i // 4]
+            y = w.at(SR)
+            v = dx.active_rms(y, SR)
+            n = dx.scale_to(dx.coloured_noise(y.size, SR, exponent=exponent, seed=SEED + 300 + i), v, snr)
+            z = y + n
+            if np.max(np.abs(z)) > 0.99:
+                z *= 0.99 / np.max(np.abs(z))
+            grey_sev = snr >= 20.0
+            self.add(
+                f"{w.speaker}/x_noisy_{kind}-{snr:g}dB_{w.stem}.wav",
+                Label(
+                    "noisy",
+                    f"{kind}-{snr:g}dB",
+                    [] if grey_sev else ["noisy"],
+                    grey_flags=["noisy"] if grey_sev else [],
+                    grey_severity=grey_sev,
+                    notes=f"{kind} noise {snr:g} dB under the voice's active RMS",
+                    measured={"noise_under_voice_db": round(dx.db(v / dx.rms(n)), 2)},
+                ),
+                self.wav(z, SR),
+                w,
+            )
+
     def run(self) -> None:
         self.load()
         self.clean()
@@ -969,6 +1001,7 @@ class Generator:
         self.dead_channel()
         self.speaker_outliers()
         self.duplicates()
+        self.noisy()  # last: the window choice of the classes above stays as it was
 
 
 def _world_task(

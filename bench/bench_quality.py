@@ -98,6 +98,8 @@ reverb                12  synthetic rooms (direct + 8 early reflections + expone
 dropout                9  1-4 digital-zero gaps of 20-200 ms inside loud audio
 dead_channel           9  stereo (PCM_24), right or left channel all zero, or at
                           -90 dBFS noise
+noisy                 12  white, pink or brown noise at 0/5/10 dB under the voice's active
+                          RMS (positive), 20 dB (grey)
 speaker_outlier        9  another person's take copied (byte-identical) into a folder of
                           one singer/speaker: male speech and a male singer among NIT's
                           female singer (4), a female singer / female speech among

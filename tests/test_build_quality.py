@@ -130,3 +130,24 @@ def test_shifted_and_stretched_copies_of_speech_are_near_duplicates(tmp_path, ca
     assert not any(
         "near_duplicate" in r["flags"] for n in ("awb/a_take.wav", "awb/d_other.wav") for r in by_src[n]
     )
+
+
+def test_noisy_is_not_set_on_the_downmix_of_cancelling_channels() -> None:
+    """The downmix of a cancelling pair is a thin difference signal whose blind SNR reads
+    low: its diagnosis is channel_cancellation (use one channel), not noise."""
+    from svcprep.config import BuildConfig
+    from svcprep.quality.dataset import apply_quality
+    from svcprep.records import ItemRecord
+
+    def item(i: str, flags: tuple[str, ...]) -> ItemRecord:
+        return ItemRecord(
+            id=f"{i}.wav#000", source=f"{i}.wav", speaker="ann", status="ok", flags=flags,
+            metrics={"snr_db": 7.8, "loudness_lufs": -23.0}, duration_s=4.0, sample_rate_hz=44100,
+        )  # fmt: skip
+
+    out = {
+        r.id: r
+        for r in apply_quality([item("a", ("channel_cancellation",)), item("b", ())], {}, BuildConfig())
+    }
+    assert "noisy" not in out["a.wav#000"].flags and "channel_cancellation" in out["a.wav#000"].flags
+    assert "noisy" in out["b.wav#000"].flags

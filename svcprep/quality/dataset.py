@@ -55,6 +55,10 @@ def apply_quality(
         m.setdefault("duration_s", r.duration_s)
         m.setdefault("sample_rate_hz", r.sample_rate_hz or cfg.load.sample_rate_hz)
         for flag in flag_item(m, qc):
+            # a cancelling pair's downmix is a thin difference signal, which the blind SNR
+            # reads as noise: the diagnosis is channel_cancellation (use one channel), not noise
+            if flag.name == "noisy" and "channel_cancellation" in r.flags:
+                continue
             added[r.id][flag.name] = flag_detail(flag)
     levels = {
         i: (r.speaker, float(r.metrics["loudness_lufs"]))
