@@ -53,7 +53,7 @@ format, sample-exact (16-48 kHz, WAV or FLAC), in one folder per person
 (``nit_f001``: both NIT files, one singer; ``vocadito_s1``; ``libri_3436``; ...). The
 defect copies are made from those windows at 44.1 kHz (unless said otherwise) and put in
 the folder of the person they came from, the way a user's folder would hold its bad
-takes. 196 files, 830 s of audio (108 s of it the 12 s files of the mostly-silent
+takes. 208 files, 878 s of audio (108 s of it the 12 s files of the mostly-silent
 class), 19 speaker folders.
 
 =================  =====  ==============================================================

@@ -191,7 +191,10 @@ def test_changes_since_the_previous_version(report_dataset) -> None:
     ch = data.changes
     assert ch is not None and ch["previous"] == "v0001"
     assert ch["added"] == ["ann/take3.wav#000"] and ch["inputs_added"] == ["ann/take3.wav"]
-    assert {"key": "quality.min_snr_db", "old": 15.0, "new": 5.0} in ch["config"]
+    from svcprep.quality.flags import QualityConfig
+
+    default = QualityConfig().min_snr_db
+    assert {"key": "quality.min_snr_db", "old": default, "new": 5.0} in ch["config"]
     assert {"id": "ann/hiss.wav#000", "flag": "noisy"} in ch["cleared"]
     assert any(h["speaker"] == "ann" and h["new_s"] > h["old_s"] for h in ch["hours"])
     assert collect(report_dataset.out, "v0001").changes is None
