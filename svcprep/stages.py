@@ -678,7 +678,7 @@ STAGES: dict[str, Stage] = {
             "item",
             fields=(*GRID_FIELDS, *_F0_LIMITS),
             upstream=("slice", "f0"),
-            libraries=("numpy", "scipy", "soxr", "xxhash", "librosa"),
+            libraries=("numpy", "soxr", "xxhash"),
             grid="centered",
             key_extra=_quality_key_extra,
         ),
