@@ -38,6 +38,9 @@ def exit_with_parent(parent_pid: int, poll_s: float = 0.5) -> None:
     threading.Thread(target=watch, name="svcprep-exit-with-parent", daemon=True).start()
 
 
+#: Idle workers stay this long (joblib's default), so the phases of a build share them.
+_IDLE_TIMEOUT_S = 300
+
 #: Thread-pool size variables set to 1 in every worker (joblib's loky backend sets the same).
 _THREAD_VARS = (
     "OMP_NUM_THREADS",
@@ -92,6 +95,7 @@ def parallel_map(fn: Callable[[T], R], tasks: Sequence[T], jobs: int, on_done: C
 
     executor = get_reusable_executor(
         max_workers=n_workers,
+        timeout=_IDLE_TIMEOUT_S,
         initializer=exit_with_parent,
         initargs=(os.getpid(),),
         env=dict.fromkeys(_THREAD_VARS, "1"),
