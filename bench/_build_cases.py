@@ -202,6 +202,18 @@ class Label:
     channels: int = 1
     duration_s: float = 0.0
 
+    @classmethod
+    def graded(cls, klass: str, severity: str, flag: str, *, grey: bool, **kw: Any) -> Label:
+        """A case of a graded class: positive for ``flag``, or grey for it at a grey severity."""
+        return cls(
+            klass,
+            severity,
+            [] if grey else [flag],
+            grey_flags=[flag] if grey else [],
+            grey_severity=grey,
+            **kw,
+        )
+
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["class"] = d.pop("cls")
@@ -233,6 +245,12 @@ class Window:
 
 
 # --------------------------------------------------------------------------- writing
+
+
+def _under(z: np.ndarray, peak: float) -> np.ndarray:
+    """``z`` scaled down so that its peak is at most ``peak`` (unchanged when it already is)."""
+    top = float(np.max(np.abs(z)))
+    return z * (peak / top) if top > peak else z
 
 
 def _pcm16(y: np.ndarray) -> np.ndarray:
@@ -499,8 +517,7 @@ class Generator:
             v = dx.active_rms(y, SR)
             h = dx.scale_to(dx.mains_hum(y.size, SR, mains_hz=mains, seed=SEED + i), v, under)
             z = y + h
-            if np.max(np.abs(z)) > 0.99:
-                z *= 0.99 / np.max(np.abs(z))
+            z = _under(z, 0.99)
             m = {
                 "hum_under_voice_db": round(dx.db(v / dx.rms(h)), 2),
                 "hum_under_whole_rms_db": round(dx.db(dx.rms(y) / dx.rms(h)), 2),
@@ -508,12 +525,11 @@ class Generator:
             grey_sev = under >= 20.0
             self.add(
                 f"{w.speaker}/x_hum_{mains:g}Hz-{under:g}dB_{w.stem}.wav",
-                Label(
+                Label.graded(
                     "hum",
                     f"{mains:g}Hz-{under:g}dB",
-                    [] if grey_sev else ["hum"],
-                    grey_flags=["hum"] if grey_sev else [],
-                    grey_severity=grey_sev,
+                    "hum",
+                    grey=grey_sev,
                     notes=f"{mains:g} Hz hum (harmonics 1,2,3,5,7, drifting) {under:g} dB under the voice",
                     measured=m,
                 ),
@@ -657,8 +673,7 @@ class Generator:
             w = ws[j]
             z, m = out[j]
             z = z * (dx.active_rms(w.at(SR), SR) / max(dx.active_rms(z, SR), 1e-12))
-            if np.max(np.abs(z)) > 0.95:
-                z *= 0.95 / np.max(np.abs(z))
+            z = _under(z, 0.95)
             m.update(dx.octave_shift_stats(w.at(SR), z, SR))
             pos = ["unstable_f0"] if cls == "octave" else []
             notes = {
@@ -760,18 +775,16 @@ class Generator:
             v = dx.active_rms(y, SR)
             a = dx.scale_to(a, v, under)
             z = y + a
-            if np.max(np.abs(z)) > 0.98:
-                z *= 0.98 / np.max(np.abs(z))
+            z = _under(z, 0.98)
             grey_sev = under >= 20.0
             m = {"backing_under_voice_db": round(dx.db(v / dx.rms(a)), 2), "key_root_hz": round(root, 1)}
             self.add(
                 f"{w.speaker}/x_accomp_{style}-{under:g}dB_{w.stem}.wav",
-                Label(
+                Label.graded(
                     "accompaniment",
                     f"{style}-{under:g}dB",
-                    [] if grey_sev else ["accompaniment"],
-                    grey_flags=["accompaniment"] if grey_sev else [],
-                    grey_severity=grey_sev,
+                    "accompaniment",
+                    grey=grey_sev,
                     notes=f"{style} backing in the take's key, {under:g} dB under the voice",
                     measured=m,
                 ),
@@ -790,8 +803,7 @@ class Generator:
             rt, d = grid[i]
             h = dx.room_impulse_response(SR, rt60_s=rt, drr_db=d, seed=SEED + 400 + i)
             z = dx.reverberate(w.at(SR), SR, h, tail_s=min(rt, 0.6))
-            if np.max(np.abs(z)) > 0.98:
-                z *= 0.98 / np.max(np.abs(z))
+            z = _under(z, 0.98)
             grey_sev = rt <= 0.6 and d >= 6.0
             m = {
                 "rt60_s_measured": round(dx.rt60_schroeder(h, SR), 2),
@@ -799,12 +811,11 @@ class Generator:
             }
             self.add(
                 f"{w.speaker}/x_reverb_rt{rt:g}s-drr{d:+g}dB_{w.stem}.wav",
-                Label(
+                Label.graded(
                     "reverb",
                     f"rt{rt:g}s-drr{d:+g}dB",
-                    [] if grey_sev else ["reverberant"],
-                    grey_flags=["reverberant"] if grey_sev else [],
-                    grey_severity=grey_sev,
+                    "reverberant",
+                    grey=grey_sev,
                     notes=f"synthetic room RT60 {rt:g} s, direct/reverberant {d:+g} dB",
                     measured=m,
                 ),
@@ -927,8 +938,7 @@ class Generator:
                 z = librosa.effects.time_stretch(y, rate=tr["time_stretch_rate"])
                 sev = f"stretch{tr['time_stretch_rate']:g}"
             z = np.asarray(z, dtype=np.float64)
-            if np.max(np.abs(z)) > 0.98:
-                z *= 0.98 / np.max(np.abs(z))
+            z = _under(z, 0.98)
             f_o, f_c = dx.f0_median(w.y, w.sr), dx.f0_median(z, w.sr)
             m = {
                 "f0_median_hz_original": round(f_o, 1),
@@ -965,17 +975,15 @@ class Generator:
             v = dx.active_rms(y, SR)
             n = dx.scale_to(dx.coloured_noise(y.size, SR, exponent=exponent, seed=SEED + 300 + i), v, snr)
             z = y + n
-            if np.max(np.abs(z)) > 0.99:
-                z *= 0.99 / np.max(np.abs(z))
+            z = _under(z, 0.99)
             grey_sev = snr >= 20.0
             self.add(
                 f"{w.speaker}/x_noisy_{kind}-{snr:g}dB_{w.stem}.wav",
-                Label(
+                Label.graded(
                     "noisy",
                     f"{kind}-{snr:g}dB",
-                    [] if grey_sev else ["noisy"],
-                    grey_flags=["noisy"] if grey_sev else [],
-                    grey_severity=grey_sev,
+                    "noisy",
+                    grey=grey_sev,
                     notes=f"{kind} noise {snr:g} dB under the voice's active RMS",
                     measured={"noise_under_voice_db": round(dx.db(v / dx.rms(n)), 2)},
                 ),

@@ -33,12 +33,14 @@ calls of a build together.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "OVERSAMPLE_FACTOR",
     "butter_highpass_power",
     "dilate",
     "oversample_4x",
@@ -153,11 +155,8 @@ def _block_convolve(
     step = n_fft - before - after
     padded = np.concatenate([np.zeros(before), x, np.zeros(after + step)])
     out = np.empty(n, dtype=np.float64)
-    for start in range(0, n, step):
-        seg = padded[start : start + n_fft]
-        if seg.size < n_fft:
-            seg = np.concatenate([seg, np.zeros(n_fft - seg.size)])
-        y = np.fft.irfft(np.fft.rfft(seg) * response, n=n_fft)
+    for start in range(0, n, step):  # the zeros after x make every segment n_fft long
+        y = np.fft.irfft(np.fft.rfft(padded[start : start + n_fft]) * response, n=n_fft)
         stop = min(n, start + step)
         out[start:stop] = y[before : before + stop - start]
     return out
@@ -206,7 +205,7 @@ def zero_phase_highpass(
     return _block_convolve(ext, power, n_fft, reach, reach)[pad : pad + n]
 
 
-def sos_frequency_response(sos: npt.ArrayLike, n_fft: int) -> npt.NDArray[np.complex128]:
+def _sos_response(sos: npt.ArrayLike, n_fft: int) -> npt.NDArray[np.complex128]:
     """Complex response of second-order sections at the ``rfft`` bins of an ``n_fft`` frame."""
     s = np.asarray(sos, dtype=np.float64)
     zinv = np.exp(-2j * np.pi * np.arange(n_fft // 2 + 1) / n_fft)
@@ -242,13 +241,16 @@ def sos_filter(sos: npt.ArrayLike, x: npt.ArrayLike) -> Float64Array:
     radius = max(float(np.max(np.abs(np.roots(sec[3:])), initial=0.0)) for sec in s)
     reach = _decay_samples(radius)
     n_fft = _frame(a.size, reach)
-    return _block_convolve(a, sos_frequency_response(s, n_fft), n_fft, reach, 0)
+    return _block_convolve(a, _sos_response(s, n_fft), n_fft, reach, 0)
 
 
-_UP = 4
+#: The factor of :func:`oversample_4x`.
+OVERSAMPLE_FACTOR = 4
+_UP = OVERSAMPLE_FACTOR
 _HALF = 10 * _UP  # resample_poly's half-length for a factor of 4
 
 
+@functools.lru_cache(maxsize=1)
 def _oversample_phases() -> list[Float64Array]:
     """The four 21-tap polyphase components of ``resample_poly``'s filter for 4x."""
     m = np.arange(2 * _HALF + 1) - _HALF

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from svcprep.dsp._checks import as_audio, check_rate
-from svcprep.dsp.filters import oversample_4x, sos_filter
+from svcprep.dsp.filters import OVERSAMPLE_FACTOR, oversample_4x, sos_filter
 from svcprep.errors import ConfigError
 
 __all__ = [
@@ -43,7 +43,7 @@ _ABSOLUTE_GATE_LUFS = -70.0
 _RELATIVE_GATE_LU = -10.0
 _LUFS_OFFSET = -0.691
 
-_OVERSAMPLE = 4
+_OVERSAMPLE = OVERSAMPLE_FACTOR
 _TRUE_PEAK_BLOCK = 1 << 18  # samples per block of the oversampled peak search
 _TRUE_PEAK_PAD = 64  # input samples of context on each side of a block (filter half-length is 40)
 

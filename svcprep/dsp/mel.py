@@ -265,7 +265,6 @@ class _BandedBasis:
 
     def __init__(self, basis: npt.NDArray[np.floating]) -> None:
         b = np.asarray(basis, dtype=np.float64)
-        self.n_bins = b.shape[1]
         self.bands: list[tuple[int, npt.NDArray[np.float64]]] = []
         for row in b:
             nz = np.flatnonzero(row)
