@@ -189,7 +189,7 @@ def render_item_figure(
     With ``evidence`` one of :data:`EVIDENCE_FLAGS` a third panel shows what that
     detector read on the samples shown: for ``hum`` the steady spectrum up to 1 kHz with
     the mains multiples marked, for ``dropout`` the waveform around the longest
-    digital-zero gap, for ``reverberant`` the level envelope with its steepest falls and
+    digital-zero gap, for ``reverberant`` the level of the band with most of its steepest falls and
     the slope of the measured reverberation time, for ``accompaniment`` the struck
     partials found and the loud frames they open.
 
@@ -345,26 +345,32 @@ def _dropout_panel(ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[s
 def _reverb_panel(ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any]) -> None:
     from svcprep.quality.defects import ENVELOPE_FRAME_S, level_falls, steepest_fall_db_per_s
 
-    env, slope, ok = level_falls(x, sample_rate_hz=sr)
+    lf = level_falls(x, sample_rate_hz=sr)
+    rate = steepest_fall_db_per_s(lf)
+    if rate <= 0:
+        ax.set_title("reverberant: too few falls of the band levels in the audio shown", loc="left")
+        ax.set_axis_off()
+        return
+    # the band with the most of the steepest falls, and those falls in red
+    steep = lf.falling & (lf.slopes_db_per_s <= -rate)
+    b = int(np.argmax(steep.sum(axis=1)))
+    env = lf.levels_db[b]
     t = np.arange(env.size) * ENVELOPE_FRAME_S
     ax.plot(t, env, color="#3a6ea5", linewidth=0.8)
-    rate = steepest_fall_db_per_s(slope, ok)
-    if rate > 0:
-        steep = np.flatnonzero(ok & (slope <= -rate))
-        w = env.size - slope.size + 1
-        for k in steep.tolist():
-            ax.plot(t[k : k + w], env[k : k + w], color="#d62728", linewidth=1.6)
-        j: int = int(steep[np.argmin(slope[steep])]) if steep.size else 0
-        tt = np.array([t[j], t[j] + 0.4])
-        ax.plot(tt, env[j] - rate * (tt - t[j]), color="#212529", linestyle="--", linewidth=0.9)
-        rt = 60.0 / rate  # of the samples shown (the manifest's is of the whole item)
-        ax.set_title(
-            f"reverberant: level (10 ms frames); red: its steepest falls, {rate:.0f} dB/s (dashed) "
-            f"= RT60 {rt:.2f} s",
-            loc="left",
-        )
-    else:
-        ax.set_title("reverberant: too few falls of the level in the audio shown", loc="left")
+    for k in np.flatnonzero(steep[b]).tolist():
+        n = int(lf.fitted_frames[b, k])  # the part of the window its slope was fitted to
+        ax.plot(t[k : k + n], env[k : k + n], color="#d62728", linewidth=1.6)
+    ks = np.flatnonzero(steep[b])
+    j = int(ks[np.argmin(lf.slopes_db_per_s[b, ks])]) if ks.size else 0
+    tt = np.array([t[j], t[j] + 0.4])
+    ax.plot(tt, env[j] - rate * (tt - t[j]), color="#212529", linestyle="--", linewidth=0.9)
+    lo, hi = lf.band_edges_hz[b]
+    rt = 60.0 / rate  # of the samples shown (the manifest's is of the whole item)
+    ax.set_title(
+        f"reverberant: {lo:.0f}-{hi:.0f} Hz band level; red: steepest falls of all bands, "
+        f"{rate:.0f} dB/s (dashed) = RT60 {rt:.2f} s",
+        loc="left",
+    )
     ax.set_ylim(max(float(np.min(env)), float(np.max(env)) - 80.0) - 2, float(np.max(env)) + 3)
     ax.set_xlim(0, max(t[-1] if t.size else 0.0, 1e-3))
     ax.set_xlabel("s")
