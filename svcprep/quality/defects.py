@@ -321,7 +321,7 @@ class LevelFalls(NamedTuple):
     #: floor (its 10th percentile) and within 50 dB of the loudest band level.
     falling: npt.NDArray[np.bool_]
     #: Frames of each window the slope is fitted to: from its start to the first frame under
-    #: 10 dB over the band's floor (the whole window when it never gets there).
+    #: 6 dB over the band's floor (the whole window when it never gets there).
     fitted_frames: npt.NDArray[np.int64]
     #: Frames per window.
     window_frames: int
@@ -332,10 +332,10 @@ def level_falls(a: FloatArray, *, sample_rate_hz: float) -> LevelFalls:
 
     Band levels are the summed power of a 64 ms Hann STFT every 10 ms; every 160 ms
     window of each band gets a least-squares slope, fitted from the window's start to
-    its first frame under 10 dB over the band's floor (its 10th percentile: noise under
+    its first frame under 6 dB over the band's floor (its 10th percentile: noise under
     the voice stops a fall there, and a line through the fall and the flat floor after
     it would read as a slow decay). A window counts as a fall when that fit spans at
-    least 5 frames and falls, and the window starts at least 25 dB above the band's
+    least 3 frames and falls, and the window starts at least 25 dB above the band's
     floor and within 50 dB of the item's loudest band level.
     Audio faster than 16 kHz is analysed on a 16 kHz copy; bands above 0.45 x the
     analysis rate are left out. No windows when the item is shorter than 0.3 s.
@@ -376,7 +376,7 @@ def level_falls(a: FloatArray, *, sample_rate_hz: float) -> LevelFalls:
         return empty._replace(levels_db=levels)
     floor = np.percentile(levels, 10, axis=1, keepdims=True)
     win = np.lib.stride_tricks.sliding_window_view(levels, w, axis=1)  # (bands, windows, w)
-    # a fall is fitted only down to 10 dB over the band's floor: noise under the voice stops it
+    # a fall is fitted only down to 6 dB over the band's floor: noise under the voice stops it
     # there, and a line through the fall and the floor after it would read as a slow decay
     above = np.cumprod(win >= floor[..., None] + _FALL_FIT_ABOVE_FLOOR_DB, axis=-1, dtype=np.int8)
     used = above.sum(axis=-1)
@@ -403,11 +403,11 @@ def reverb_stats(a: FloatArray, *, sample_rate_hz: float) -> dict[str, float]:
     """Reverberation time from the steepest falls of the item's band levels (see the module docstring).
 
     Sound can stop at once, but a room's tail falls at most 60 dB per RT60: the steepest
-    falls of :func:`level_falls` (the 10th percentile of the falling windows' slopes, over
-    every band) bound the reverberation time, ``rt60_s = 60 / that rate``. A dry take's
-    bands fall 150-250 dB/s and more (RT60 0.33 s or less, set by the 64 ms window);
-    synthetic rooms of RT60 0.6-2.5 s read 0.46 s and more, also on legato singing, whose
-    broadband level hardly ever falls.
+    falls of :func:`level_falls` (the 5th percentile of the falling windows' slopes, over
+    every band) bound the reverberation time, ``rt60_s = 60 / that rate``. Dry takes
+    read 0.34 s or less (the 64 ms window smooths the fastest falls); synthetic rooms of
+    RT60 0.6-2.5 s read 0.41 s and more, also on legato singing, whose broadband level
+    hardly ever falls.
 
     Returns
     -------
@@ -423,7 +423,7 @@ def reverb_stats(a: FloatArray, *, sample_rate_hz: float) -> dict[str, float]:
 def steepest_fall_db_per_s(falls: LevelFalls) -> float:
     """How fast the steepest falls of :func:`level_falls` fall (dB/s, positive).
 
-    The 10th percentile of the falling windows' slopes, negated; 0 when fewer than 10
+    The 5th percentile of the falling windows' slopes, negated; 0 when fewer than 10
     windows fall (too little to judge a room by).
     """
     if np.count_nonzero(falls.falling) < _MIN_FALLS:

@@ -436,8 +436,8 @@ class QualityConfig(StrictScalars):
         gt=0.0,
         description="reverberant when the reverberation time read off the steepest falls of the item's "
         "band levels is longer. Dry takes (every shared recording, whole and in 4 s windows, at 16 and "
-        "44.1 kHz) read 0.33 s or less; synthetic rooms of RT60 0.6-2.5 s on the same audio 0.46 s "
-        "or more.",
+        "44.1 kHz) read 0.34 s or less; synthetic rooms of RT60 0.6-2.5 s on the same audio 0.41 s "
+        "or more (0.44 s and more but for RT60 0.6 s at +6 dB direct/reverberant).",
     )
     min_reverb_windows: int = Field(
         50, ge=1, description="reverberant is only judged with this many falling 160 ms band windows."
