@@ -28,7 +28,7 @@ from svcprep import __version__
 from svcprep.config import BuildConfig
 from svcprep.errors import AudioDecodeError, ConfigError, DependencyError, StoreError
 from svcprep.quality.dataset import apply_quality, assign_splits
-from svcprep.quality.flags import flag_detail, source_flags
+from svcprep.quality.flags import Flag, flag_detail, input_flags, source_flags
 from svcprep.records import (
     MANIFEST_SCHEMA_VERSION,
     FileRecord,
@@ -313,14 +313,21 @@ def run_source(
         out.computed = True
 
     smeta = dict(slice_obj.meta)
+    src_details = {
+        f.name: flag_detail(f)
+        for f in input_flags(src_flags, src_metrics, cancellation_ratio=cfg.load.cancellation_ratio)
+    }
     if n == 0 or smeta["silent"]:
         what = "no samples" if n == 0 else "digital silence or no signal above the silence threshold"
+        qc = cfg.quality_thresholds()
+        silent = Flag("silence", "source_active_ratio", 0.0, qc.min_source_active_ratio, what)
         out.records.append(
             SourceRecord(
                 id=src.rel,
                 status="dropped",
                 error=f"{what}: nothing to train on",
                 flags=tuple(sorted({"silence", *src_flags})),  # e.g. channel_cancellation made it silent
+                flag_details={**src_details, "silence": flag_detail(silent)},
                 duration_s=n / sr,
                 metrics=src_metrics,
                 **base,
@@ -341,19 +348,21 @@ def run_source(
                     status="dropped",
                     error=f"{flag.detail}: no stretch long enough to train on",
                     flags=tuple(sorted({"silence", *src_flags})),
-                    flag_details={"silence": flag_detail(flag)},
+                    flag_details={**src_details, "silence": flag_detail(flag)},
                     duration_s=n / sr,
                     metrics=src_metrics,
                     **base,
                 )
             )
     for k, (start, end, reason) in enumerate(smeta["dropped"]):
+        short = Flag("too_short", "duration_s", (end - start) / sr, cfg.slice.min_segment_s, reason)
         out.records.append(
             PieceRecord(
                 id=f"{src.rel}#dropped{k:03d}",
                 status="dropped",
                 error=reason,
                 flags=("too_short",),
+                flag_details={"too_short": flag_detail(short)},
                 start_s=start / sr,
                 end_s=end / sr,
                 duration_s=(end - start) / sr,
@@ -634,6 +643,12 @@ def run_item(
                 status="ok" if ok else "error",
                 error=meta["error"],
                 flags=(*plan.source_flags, *meta["flags"]),
+                flag_details={
+                    f.name: flag_detail(f)
+                    for f in input_flags(
+                        plan.source_flags, plan.source_metrics, cancellation_ratio=cfg.load.cancellation_ratio
+                    )
+                },
                 metrics={**plan.source_metrics, **meta["metrics"], **quality_metrics},
                 start_s=plan.start / sr,
                 end_s=plan.end / sr,

@@ -151,3 +151,39 @@ def test_noisy_is_not_set_on_the_downmix_of_cancelling_channels() -> None:
     }
     assert "noisy" not in out["a.wav#000"].flags and "channel_cancellation" in out["a.wav#000"].flags
     assert "noisy" in out["b.wav#000"].flags
+
+
+def test_every_measured_flag_carries_its_metric_threshold_and_sentence(tmp_path) -> None:
+    """Regression: dead_channel, channel_cancellation, a dropped piece's too_short and a silent
+    source's silence were written without flag_details (the loader and slicer set them)."""
+    raw = tmp_path / "raw"
+    (raw / "ann").mkdir(parents=True)
+    song = _song(5, 220.0)
+    sf.write(raw / "ann" / "take.wav", song, 44100, subtype="PCM_16")
+    dead = _song(8, 196.0)
+    sf.write(raw / "ann" / "dead.wav", np.stack([dead, np.zeros_like(dead)], axis=1), 44100, subtype="PCM_16")
+    other = _song(6, 247.0)
+    sf.write(raw / "ann" / "polarity.wav", np.stack([other, -other], axis=1), 44100, subtype="PCM_16")
+    # 0.4 s of sound in 2.4 s: too short for any segment, and the source mostly silent
+    blip = np.concatenate([np.zeros(44100), _song(7, 262.0)[: int(0.4 * 44100)], np.zeros(44100)])
+    sf.write(raw / "ann" / "blip.wav", blip, 44100, subtype="PCM_16")
+    out = tmp_path / "out"
+    assert main(["build", str(raw), str(out), "--set", "denoise.spectral_gating=false", "--no-progress"]) == 0
+    recs = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
+    seen = set()
+    errors = {"unreadable", "empty", "decode_error", "truncated", "non_finite", "bad_sample_rate"}
+    for r in recs:
+        for f in set(r["flags"]) - errors - {"processing_error", "quality_error"}:
+            d = r["flag_details"].get(f)
+            assert d is not None, (r["id"], f)
+            assert {"metric", "value", "threshold", "detail"} <= set(d) and d["detail"], (r["id"], f, d)
+            seen.add((r["kind"], f))
+    assert {("item", "dead_channel"), ("source", "channel_cancellation"), ("source", "silence")} <= seen
+    assert ("piece", "too_short") in seen
+    d = next(r for r in recs if r["kind"] == "item" and "dead_channel" in r["flags"])["flag_details"]
+    assert d["dead_channel"]["metric"] == "quietest_channel_db" and d["dead_channel"]["value"] <= -50.0
+    c = next(r for r in recs if r["kind"] == "source" and "channel_cancellation" in r["flags"])
+    cc = c["flag_details"]["channel_cancellation"]
+    assert cc["metric"] == "downmix_rms_ratio" and cc["value"] < cc["threshold"] == 0.25
+    p = next(r for r in recs if r["kind"] == "piece")["flag_details"]["too_short"]
+    assert p["metric"] == "duration_s" and p["value"] < p["threshold"]

@@ -34,6 +34,7 @@ __all__ = [
     "QualityConfig",
     "flag_detail",
     "flag_item",
+    "input_flags",
     "loudness_outliers",
     "parse_flag_names",
     "source_flags",
@@ -728,6 +729,55 @@ def source_flags(metrics: Mapping[str, float], cfg: QualityConfig) -> list[Flag]
     still flagged, with the same detail its items would carry.
     """
     return flag_item(metrics, cfg)
+
+
+def input_flags(
+    flags: Iterable[str], metrics: Mapping[str, float], *, cancellation_ratio: float
+) -> list[Flag]:
+    """The loader's channel verdicts as flags with their metric, threshold and sentence.
+
+    The loader (:func:`svcprep.audio.load_audio`) decides ``dead_channel`` (a channel
+    :data:`svcprep.audio.DEAD_CHANNEL_DB` under the loudest, ``quietest_channel_db``) and
+    ``channel_cancellation`` (``downmix_rms_ratio`` under ``load.cancellation_ratio``);
+    this gives those of ``flags`` the detail every quality flag carries, read off the
+    source's ``metrics``. Other flags, and metrics that are missing, give nothing.
+    """
+    from svcprep.audio import DEAD_CHANNEL_DB
+
+    names = set(flags)
+    out: list[Flag] = []
+    if "dead_channel" in names and "quietest_channel_db" in metrics:
+        db = float(metrics["quietest_channel_db"])
+        n = int(metrics.get("channels", 2))
+        out.append(
+            Flag(
+                "dead_channel",
+                "quietest_channel_db",
+                db,
+                -DEAD_CHANNEL_DB,
+                (
+                    f"one of {n} channels is digital silence"
+                    if db <= -120.0
+                    else f"the quietest of {n} channels is {-db:.0f} dB under the loudest"
+                )
+                + f" (dead at {DEAD_CHANNEL_DB:g} dB): an unplugged or muted input; the downmix uses "
+                "the live channels, at their level",
+            )
+        )
+    if "channel_cancellation" in names and "downmix_rms_ratio" in metrics:
+        ratio = float(metrics["downmix_rms_ratio"])
+        out.append(
+            Flag(
+                "channel_cancellation",
+                "downmix_rms_ratio",
+                ratio,
+                cancellation_ratio,
+                f"the mono downmix has {ratio:.0%} of the channels' level (limit "
+                f"{cancellation_ratio:.0%}): left is about minus right (one channel's polarity is "
+                "inverted); use one channel",
+            )
+        )
+    return out
 
 
 def flag_detail(flag: Flag, **extra: Any) -> dict[str, Any]:
