@@ -306,6 +306,55 @@ def test_accompaniment_evidence_marks_the_struck_partials() -> None:
         assert (red_share(jpeg) > 0.002) is expect
 
 
+@pytest.mark.parametrize("flag", ["dead_channel", "channel_cancellation"])
+def test_channel_flags_draw_each_channel_of_the_recording(flag: str) -> None:
+    from PIL import Image
+
+    sr = 16000
+    t = np.arange(2 * sr) / sr
+    voice = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(2 * np.pi * 2 * t))).astype(np.float32)
+    other = np.zeros_like(voice) if flag == "dead_channel" else -0.98 * voice
+    chans = np.stack([voice, other], axis=1)
+    metrics = {"quietest_channel_db": -240.0, "downmix_rms_ratio": 0.01}
+
+    def colour_share(audio: ItemAudio) -> tuple[float, tuple[int, int]]:
+        jpeg = render_item_figure(
+            audio, f0_hz=None, frame_period_s=0.01, title="x", evidence=flag, metrics=metrics
+        )
+        im = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")).astype(int)
+        bottom = im[int(0.72 * im.shape[0]) :]
+        coloured = bottom.max(axis=-1) - bottom.min(axis=-1) > 80  # the level lines; text and axes are grey
+        return float(coloured.mean()), im.shape[:2]
+
+    mono = chans.mean(axis=1)
+    drawn, size = colour_share(ItemAudio(mono, sr, "recording", channels=chans))
+    assert drawn > 0.0008, "the channels' level lines are drawn"
+    # without the raw multichannel file the panel says what the build read, and draws no lines
+    bare, size2 = colour_share(ItemAudio(mono, sr, "dataset"))
+    assert size2 == size and bare < drawn / 5
+
+
+def test_speaker_figure_marks_the_speaker_outliers() -> None:
+    from PIL import Image
+
+    from svcprep.report.data import SpeakerStats, pitch_histogram
+    from svcprep.report.plots import speaker_figure
+
+    rng = np.random.default_rng(0)
+    f0 = np.concatenate([220 * 2 ** (rng.normal(0, 0.1, 3000)), np.zeros(100)]).astype(np.float32)
+    sp = SpeakerStats("ann", items=6, pitch_all=pitch_histogram(f0, (f0 > 0).astype(np.uint8)))
+    sp.item_pitch_hz = [(f"ann/t{i}.wav#000", 215.0 + 3 * i, False) for i in range(5)]
+    plain = np.asarray(Image.open(io.BytesIO(speaker_figure(sp, {}))).convert("RGB")).astype(int)
+    sp.item_pitch_hz.append(("ann/other.wav#000", 110.0, True))
+    marked = np.asarray(Image.open(io.BytesIO(speaker_figure(sp, {}))).convert("RGB")).astype(int)
+
+    def red(im: np.ndarray) -> float:
+        left = im[:, : im.shape[1] // 2]  # the pitch panel
+        return float(((left[..., 0] > 180) & (left[..., 1] < 80) & (left[..., 2] < 80)).mean())
+
+    assert red(plain) == 0.0 and red(marked) > 0.0005, "the outlier's median pitch is drawn in red"
+
+
 # --------------------------------------------------------------------------- the page
 
 

@@ -124,6 +124,9 @@ class SpeakerStats:
     pitch_train: npt.NDArray[np.int64] = field(default_factory=lambda: pitch_histogram([]))
     loudness_lufs: list[float] = field(default_factory=list)
     durations_s: list[float] = field(default_factory=list)
+    #: Each kept original item's median F0 (Hz, from its metrics) and whether it is a
+    #: ``speaker_outlier``: ``(item id, f0_median_hz, outlier)``.
+    item_pitch_hz: list[tuple[str, float, bool]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     voiced_share: float = float("nan")
 
@@ -239,6 +242,9 @@ def _speaker_stats(
         lufs = (r.get("metrics") or {}).get("loudness_lufs")
         if isinstance(lufs, (int, float)) and math.isfinite(lufs):
             st.loudness_lufs.append(float(lufs))
+        f0_med = (r.get("metrics") or {}).get("f0_median_hz")
+        if isinstance(f0_med, (int, float)) and math.isfinite(f0_med) and f0_med > 0:
+            st.item_pitch_hz.append((str(r["id"]), float(f0_med), "speaker_outlier" in r["flags"]))
         if r["flags"]:
             st.flagged += 1
             for f in r["flags"]:

@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +30,10 @@ __all__ = [
 PREVIEW_RATE_HZ = 24000
 
 
+#: A recording's channels as the evidence panels get them (None: not read from a multichannel file).
+Channels: TypeAlias = "npt.NDArray[np.float32] | None"
+
+
 @dataclass
 class ItemAudio:
     """Samples of one item for display.
@@ -45,12 +49,17 @@ class ItemAudio:
         (the stored, processed item audio: levelled and denoised).
     truncated_s
         Seconds cut from the end to keep the preview short (0 when whole).
+    channels
+        The recording's channels, shape ``(n, channels)``, when it was read from a
+        multichannel raw file (None otherwise): the ``dead_channel`` and
+        ``channel_cancellation`` panels draw them.
     """
 
     samples: npt.NDArray[np.float32]
     sample_rate_hz: int
     origin: str
     truncated_s: float = 0.0
+    channels: npt.NDArray[np.float32] | None = None
 
 
 @functools.lru_cache(maxsize=256)
@@ -64,7 +73,7 @@ def _digest(path: str, size: int, mtime_ns: int) -> str:
 
 def _raw_segment(
     path: Path, start_s: float, end_s: float, max_s: float
-) -> tuple[npt.NDArray[np.float32], int]:
+) -> tuple[npt.NDArray[np.float32], int, npt.NDArray[np.float32] | None]:
     import soundfile as sf
 
     with sf.SoundFile(str(path)) as f:
@@ -73,7 +82,7 @@ def _raw_segment(
         stop = round(min(end_s, start_s + max_s) * sr)
         f.seek(start)
         x = f.read(max(0, stop - start), dtype="float32", always_2d=True)
-    return np.ascontiguousarray(x.mean(axis=1), dtype=np.float32), sr
+    return np.ascontiguousarray(x.mean(axis=1), dtype=np.float32), sr, (x if x.shape[1] > 1 else None)
 
 
 def item_audio(
@@ -108,9 +117,9 @@ def item_audio(
         try:
             st = path.stat()
             if _digest(str(path), st.st_size, st.st_mtime_ns) == input_digest:
-                x, sr = _raw_segment(path, float(record["start_s"]), float(record["end_s"]), max_s)
+                x, sr, chans = _raw_segment(path, float(record["start_s"]), float(record["end_s"]), max_s)
                 if x.size and np.isfinite(x).all():
-                    return ItemAudio(x, sr, "recording", cut)
+                    return ItemAudio(x, sr, "recording", cut, chans)
         except Exception:  # unreadable by libsndfile, moved, permissions: show the dataset audio
             pass
     n = min(len(dataset_audio), round(max_s * dataset_rate_hz))
@@ -283,7 +292,7 @@ def render_item_figure(
     else:
         ev = fig.add_subplot(gs[2])
         samples = np.asarray(x, dtype=np.float64)
-        _EVIDENCE[str(evidence)](ev, samples, sr, dict(metrics or {}))
+        _EVIDENCE[str(evidence)](ev, samples, sr, dict(metrics or {}), audio.channels)
         ev.title.set_fontsize(9)
     buf = io.BytesIO()
     fig.savefig(buf, format="jpeg", dpi=dpi, pil_kwargs={"quality": 78, "optimize": True})
@@ -293,7 +302,9 @@ def render_item_figure(
 # --------------------------------------------------------------------------- evidence panels
 
 
-def _hum_panel(ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any]) -> None:
+def _hum_panel(
+    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels
+) -> None:
     from svcprep.quality.defects import hum_spectrum
 
     spectra = hum_spectrum(x - x.mean() if x.size else x, sample_rate_hz=sr)
@@ -317,7 +328,9 @@ def _hum_panel(ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, 
     )
 
 
-def _dropout_panel(ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any]) -> None:
+def _dropout_panel(
+    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels
+) -> None:
     from svcprep.quality.defects import dropout_gaps
 
     gaps = dropout_gaps(x, sample_rate_hz=sr)
@@ -342,7 +355,9 @@ def _dropout_panel(ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[s
     )
 
 
-def _reverb_panel(ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any]) -> None:
+def _reverb_panel(
+    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels
+) -> None:
     from svcprep.quality.defects import ENVELOPE_FRAME_S, level_falls, steepest_fall_db_per_s
 
     lf = level_falls(x, sample_rate_hz=sr)
@@ -377,7 +392,9 @@ def _reverb_panel(ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[st
     ax.set_ylabel("dB")
 
 
-def _accompaniment_panel(ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any]) -> None:
+def _accompaniment_panel(
+    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels
+) -> None:
     from svcprep.quality.defects import STRUCK_FRAMES, struck_partials
 
     sp = struck_partials(x, sample_rate_hz=sr)
@@ -405,11 +422,78 @@ def _accompaniment_panel(ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: 
     ax.set_title(title, loc="left")
 
 
+def _channel_levels(ax: Any, sr: int, metrics: dict[str, Any], channels: Channels, *, flag: str) -> None:
+    """Each channel's 20 ms level and their mean: the evidence of the loader's channel flags."""
+    from svcprep.audio import DEAD_CHANNEL_DB
+
+    if channels is None or channels.ndim != 2 or channels.shape[1] < 2:
+        q, r = metrics.get("quietest_channel_db"), metrics.get("downmix_rms_ratio")
+        read = (
+            f"quietest channel {abs(q):.0f} dB under the loudest"
+            if flag == "dead_channel" and isinstance(q, (int, float))
+            else f"downmix at {r:.0%} of the channels' level"
+            if isinstance(r, (int, float))
+            else "no channel metrics"
+        )
+        ax.set_title(f"{flag}: no raw multichannel file here to draw; the build read {read}", loc="left")
+        ax.set_axis_off()
+        return
+    frame = max(1, round(0.02 * sr))
+    n = channels.shape[0] // frame
+    if n == 0:
+        ax.set_title(f"{flag}: too short to draw", loc="left")
+        ax.set_axis_off()
+        return
+
+    def level(y: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        ms = np.mean(y[: n * frame].reshape(n, frame) ** 2, axis=1)
+        return np.maximum(10.0 * np.log10(np.maximum(ms, 1e-30)), -120.0)
+
+    t = (np.arange(n) + 0.5) * frame / sr
+    colors = ("#3a6ea5", "#f08c00", "#2b8a3e", "#ae3ec9")
+    c64 = np.asarray(channels, dtype=np.float64)
+    rms = np.sqrt(np.mean(c64**2, axis=0))
+    for k in range(c64.shape[1]):
+        ax.plot(t, level(c64[:, k]), color=colors[k % len(colors)], linewidth=0.9, label=f"channel {k + 1}")
+    mean_level = level(c64.mean(axis=1))
+    ax.plot(t, mean_level, color="#212529", linewidth=1.2, linestyle=":", label="mean of the channels")
+    top = float(np.max(level(c64[:, int(np.argmax(rms))])))
+    if flag == "dead_channel":
+        k = int(np.argmin(rms))
+        under = 20 * math.log10(max(float(rms[k]), 1e-30) / max(float(rms.max()), 1e-30))
+        ax.axhline(top - DEAD_CHANNEL_DB, color="#d62728", linestyle="--", linewidth=0.8)
+        what = "digital silence" if under <= -120 else f"{-under:.0f} dB under the loudest"
+        title = f"dead_channel: each channel's level (20 ms); channel {k + 1} is {what} (dead: dashed line)"
+    else:
+        ratio = float(np.sqrt(np.mean(c64.mean(axis=1) ** 2)) / max(float(rms.mean()), 1e-30))
+        title = f"channel_cancellation: each channel's level (20 ms); their mean (dotted) keeps {ratio:.0%}"
+    ax.set_ylim(-125.0, max(top + 6.0, -60.0))
+    ax.set_xlim(0, n * frame / sr)
+    ax.set_xlabel("s")
+    ax.set_ylabel("dBFS")
+    ax.legend(fontsize=7, loc="lower right", ncol=3)
+    ax.set_title(title, loc="left")
+
+
+def _dead_channel_panel(
+    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels
+) -> None:
+    _channel_levels(ax, sr, metrics, channels, flag="dead_channel")
+
+
+def _cancellation_panel(
+    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels
+) -> None:
+    _channel_levels(ax, sr, metrics, channels, flag="channel_cancellation")
+
+
 _EVIDENCE: dict[str, Any] = {
     "hum": _hum_panel,
     "dropout": _dropout_panel,
     "reverberant": _reverb_panel,
     "accompaniment": _accompaniment_panel,
+    "dead_channel": _dead_channel_panel,
+    "channel_cancellation": _cancellation_panel,
 }
 #: Flags whose card gets a third panel with the detector's own evidence.
 EVIDENCE_FLAGS = tuple(_EVIDENCE)

@@ -77,6 +77,11 @@ def speaker_figure(sp: SpeakerStats, config: dict[str, Any], *, dpi: int = 80) -
         view_hi = min(hi, centers[nz[-1]] + 4)
     else:
         view_lo, view_hi = 36.0, 84.0
+    # each item's median pitch as a tick under the histogram; speaker outliers in red, named
+    item_midi = [(i, 69 + 12 * math.log2(f / 440.0), out) for i, f, out in sp.item_pitch_hz]
+    for _, m, out in item_midi:
+        if out:
+            view_lo, view_hi = min(view_lo, m - 2), max(view_hi, m + 2)
     edges = np.append(centers - step / 2, centers[-1] + step / 2)
     ax.stairs(sp.pitch_all / total * 100, edges, fill=True, color="#ced4da", label="all kept items")
     ax.stairs(sp.pitch_train / total * 100, edges, fill=True, color="#2b8a3e", label="training split")
@@ -92,12 +97,23 @@ def speaker_figure(sp: SpeakerStats, config: dict[str, Any], *, dpi: int = 80) -
             if view_lo - 6 <= m <= view_hi + 6:
                 view_lo, view_hi = min(view_lo, m - 1), max(view_hi, m + 1)
                 ax.axvline(m, color="#868e96", linestyle="--", linewidth=1)
+    if item_midi:
+        trans = ax.get_xaxis_transform()  # x in data, y in axes fractions
+        normal = [m for _, m, out in item_midi if not out]
+        ax.vlines(normal, 0.0, 0.06, transform=trans, color="#495057", linewidth=0.8, label="item medians")
+        outliers = [(i, m) for i, m, out in item_midi if out]
+        if outliers:
+            ax.vlines([m for _, m in outliers], 0.0, 0.16, transform=trans, color="#d62728", linewidth=2.0,
+                      label="speaker_outlier")  # fmt: skip
+            for i, m in outliers[:4]:
+                ax.text(m, 0.18, i.rsplit("/", 1)[-1][:24], transform=trans, fontsize=6, color="#d62728",
+                        rotation=90, ha="center", va="bottom")  # fmt: skip
     ticks, labels = _note_ticks(view_lo, view_hi)
     ax.set_xticks(ticks)
     ax.set_xticklabels(labels)
     ax.set_xlim(view_lo, view_hi)
     ax.set_ylabel("% of voiced frames")
-    ax.set_title("pitch (dashed: F0 search limits)", fontsize=9, loc="left")
+    ax.set_title("pitch (dashed: F0 search limits; ticks: each item's median)", fontsize=9, loc="left")
     ax.legend(fontsize=7, loc="upper right")
 
     ax2 = fig.add_subplot(gs[1])
