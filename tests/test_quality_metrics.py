@@ -28,6 +28,7 @@ from svcprep.quality.metrics import (
     item_metrics,
     silence_stats,
     snr_db,
+    spectrum_evidence,
 )
 from tests._data import shared_file
 
@@ -185,6 +186,35 @@ def test_bandwidth_of_lowpass_mp3_and_tone() -> None:
     assert bandwidth_hz(mp3, sample_rate_hz=sr) < 20000  # the encoder's low-pass
     t = testing.tone(1000.0, duration_s=1.0, sample_rate_hz=sr)
     assert bandwidth_hz(t, sample_rate_hz=sr) == pytest.approx(1000.0, abs=300.0)
+
+
+def test_spectrum_evidence_is_what_bandwidth_and_snr_read() -> None:
+    """The report's spectrum panel draws the detectors' own inputs."""
+    sr = 44100
+    v = testing.sing_phrase(sample_rate_hz=sr, breath=0.01).audio
+    rng = np.random.default_rng(4)
+    for y in (
+        v,
+        soxr.resample(soxr.resample(v, sr, 16000), 16000, sr),
+        v + 0.02 * rng.standard_normal(v.size),
+    ):
+        y = np.asarray(y, dtype=np.float32)
+        ev = spectrum_evidence(y, sample_rate_hz=sr)
+        assert ev is not None
+        freqs, lt_db, floor_db = ev
+        assert freqs.shape == lt_db.shape == floor_db.shape and lt_db.max() == pytest.approx(0.0)
+        # the highest frequency within 60 dB of the peak is bandwidth_hz
+        assert float(freqs[np.flatnonzero(lt_db >= -60.0)[-1]]) == pytest.approx(
+            bandwidth_hz(y, sample_rate_hz=sr)
+        )
+    # the last y: white noise under the phrase. Above 12 kHz, where the voice has little, the
+    # floor is the spectrum (within 3 dB) and flat like white noise; in the voice's band
+    # (200 Hz-1 kHz) the spectrum stands well over it
+    hi = freqs > 12000
+    assert np.median(np.abs(lt_db[hi] - floor_db[hi])) < 3.0 and floor_db[hi].std() < 3.0
+    band = (freqs > 200) & (freqs < 1000)
+    assert np.median(lt_db[band] - floor_db[band]) > 10.0
+    assert spectrum_evidence(np.zeros(1000, np.float32), sample_rate_hz=sr) is None
 
 
 # --------------------------------------------------------------------------- level

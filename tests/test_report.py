@@ -258,7 +258,7 @@ def test_item_figure_is_a_jpeg_of_the_requested_width() -> None:
     assert np.asarray(im.convert("L")).std() > 20, "not a blank image"
 
 
-@pytest.mark.parametrize("flag", ["hum", "dropout", "reverberant"])
+@pytest.mark.parametrize("flag", ["hum", "dropout", "reverberant", "low_bandwidth", "lossy_codec", "noisy"])
 def test_item_figure_draws_the_evidence_of_hum_dropout_and_reverb(flag: str) -> None:
     from PIL import Image
 
@@ -278,7 +278,7 @@ def test_item_figure_draws_the_evidence_of_hum_dropout_and_reverb(flag: str) -> 
     bottom = np.asarray(im.convert("L"))[int(0.72 * im.size[1]) :]
     assert bottom.std() > 10, "the evidence panel is drawn"
     # a flag without evidence keeps the two panels
-    other = render_item_figure(audio, f0_hz=None, frame_period_s=0.01, title="x", evidence="noisy")
+    other = render_item_figure(audio, f0_hz=None, frame_period_s=0.01, title="x", evidence="too_short")
     assert Image.open(io.BytesIO(other)).size == plain.size
 
 

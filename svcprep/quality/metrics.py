@@ -58,6 +58,7 @@ __all__ = [
     "item_metrics",
     "silence_stats",
     "snr_db",
+    "spectrum_evidence",
 ]
 
 DB_FLOOR = -120.0
@@ -379,12 +380,46 @@ def bandwidth_hz(y: npt.ArrayLike, *, sample_rate_hz: float) -> float:
     return _bandwidth_from_power(power, freqs, sr)
 
 
-def _bandwidth_from_power(power: FloatArray, freqs: FloatArray, sample_rate_hz: float) -> float:
+def _long_term(power: FloatArray, sample_rate_hz: float) -> FloatArray:
+    """The long-term power spectrum that :func:`bandwidth_hz` reads (200 Hz smoothing, no DC)."""
     lt = power.mean(axis=0)
     n_fft = 2 * (lt.size - 1)
     width = max(1, round(_BANDWIDTH_SMOOTH_HZ * n_fft / sample_rate_hz))
-    lt = running_mean(lt, width)
-    lt[0] = 0.0  # DC is not audio bandwidth
+    out: FloatArray = np.asarray(running_mean(lt, width), dtype=np.float64)
+    out[0] = 0.0  # DC is not audio bandwidth
+    return out
+
+
+def spectrum_evidence(
+    y: npt.ArrayLike, *, sample_rate_hz: float
+) -> tuple[FloatArray, FloatArray, FloatArray] | None:
+    """What :func:`bandwidth_hz` and :func:`snr_db` read, for the report to draw.
+
+    Returns
+    -------
+    tuple or None
+        ``(freqs_hz, long_term_db, noise_floor_db)``: the long-term spectrum (smoothed
+        over 200 Hz) and the blind noise-floor estimate per bin, both in dB relative to
+        the long-term spectrum's peak; None for empty audio or digital silence.
+    """
+    a = _audio(y, what="spectrum_evidence")
+    sr = _rate(sample_rate_hz, what="spectrum_evidence")
+    if a.size == 0 or not np.any(a):
+        return None
+    power, freqs = _power_spectrogram(a - a.mean(), sr)
+    lt = _long_term(power, sr)
+    floor = _floor_spectrum(power, sr) / _noise_floor_factor()
+    peak = float(lt.max())
+    if not peak > 0.0:
+        return None
+    with np.errstate(divide="ignore"):
+        lt_db = np.maximum(10.0 * np.log10(lt / peak), -150.0)
+        floor_db = np.maximum(10.0 * np.log10(floor / peak), -150.0)
+    return freqs, lt_db, floor_db
+
+
+def _bandwidth_from_power(power: FloatArray, freqs: FloatArray, sample_rate_hz: float) -> float:
+    lt = _long_term(power, sample_rate_hz)
     peak = float(lt.max())
     if peak <= 0.0:
         return 0.0

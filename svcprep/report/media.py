@@ -487,6 +487,64 @@ def _cancellation_panel(
     _channel_levels(ax, sr, metrics, channels, flag="channel_cancellation")
 
 
+def _spectrum_levels(
+    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], *, flag: str
+) -> None:
+    """low_bandwidth / lossy_codec / noisy: the long-term spectrum and the noise floor under it."""
+    from svcprep.quality.metrics import spectrum_evidence
+
+    ev = spectrum_evidence(x, sample_rate_hz=sr)
+    if ev is None:
+        ax.set_title(f"{flag}: no sound in the audio shown", loc="left")
+        ax.set_axis_off()
+        return
+    freqs, lt_db, floor_db = ev
+    khz = freqs / 1000.0
+    ax.plot(khz, lt_db, color="#3a6ea5", linewidth=1.0, label="long-term spectrum")
+    ax.plot(khz, floor_db, color="#868e96", linewidth=0.9, label="noise floor (blind estimate)")
+    ax.axhline(-60.0, color="#adb5bd", linestyle=":", linewidth=0.8)
+    above = np.flatnonzero(lt_db >= -60.0)
+    bw = float(freqs[above[-1]]) if above.size else 0.0
+    ax.axvline(
+        bw / 1000.0, color="#d62728", linestyle="--", linewidth=0.9, label=f"60 dB down: {bw / 1000:.1f} kHz"
+    )
+    if flag == "noisy":
+        snr = metrics.get("snr_db")
+        what = f"; estimated SNR {snr:.1f} dB" if isinstance(snr, (int, float)) else ""
+        title = f"noisy: long-term spectrum and the noise floor under it{what}"
+    elif flag == "lossy_codec":
+        kbps = metrics.get("codec_kbps_per_channel")
+        rate = f"{kbps:.0f} kbit/s per channel; " if isinstance(kbps, (int, float)) else ""
+        title = f"lossy_codec: {rate}long-term spectrum (a codec's low-pass cuts it off)"
+    else:
+        top = f"{bw / 1000:.1f} kHz of {sr / 2000:.1f} kHz"
+        title = f"low_bandwidth: nothing above {top} (upsampled or low-passed)"
+    ax.set_ylim(-110.0, 5.0)
+    ax.set_xlim(0, sr / 2000.0)
+    ax.set_xlabel("kHz")
+    ax.set_ylabel("dB re peak")
+    ax.legend(fontsize=7, loc="upper right")
+    ax.set_title(title, loc="left")
+
+
+def _low_bandwidth_panel(
+    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels
+) -> None:
+    _spectrum_levels(ax, x, sr, metrics, flag="low_bandwidth")
+
+
+def _lossy_codec_panel(
+    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels
+) -> None:
+    _spectrum_levels(ax, x, sr, metrics, flag="lossy_codec")
+
+
+def _noisy_panel(
+    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels
+) -> None:
+    _spectrum_levels(ax, x, sr, metrics, flag="noisy")
+
+
 _EVIDENCE: dict[str, Any] = {
     "hum": _hum_panel,
     "dropout": _dropout_panel,
@@ -494,6 +552,9 @@ _EVIDENCE: dict[str, Any] = {
     "accompaniment": _accompaniment_panel,
     "dead_channel": _dead_channel_panel,
     "channel_cancellation": _cancellation_panel,
+    "low_bandwidth": _low_bandwidth_panel,
+    "lossy_codec": _lossy_codec_panel,
+    "noisy": _noisy_panel,
 }
 #: Flags whose card gets a third panel with the detector's own evidence.
 EVIDENCE_FLAGS = tuple(_EVIDENCE)
