@@ -16,7 +16,7 @@ import sys
 import time
 import traceback
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -313,10 +313,7 @@ def run_source(
         out.computed = True
 
     smeta = dict(slice_obj.meta)
-    src_details = {
-        f.name: flag_detail(f)
-        for f in input_flags(src_flags, src_metrics, cancellation_ratio=cfg.load.cancellation_ratio)
-    }
+    src_details = _source_flag_details(src_flags, src_metrics, cfg)
     if n == 0 or smeta["silent"]:
         what = "no samples" if n == 0 else "digital silence or no signal above the silence threshold"
         qc = cfg.quality_thresholds()
@@ -643,12 +640,7 @@ def run_item(
                 status="ok" if ok else "error",
                 error=meta["error"],
                 flags=(*plan.source_flags, *meta["flags"]),
-                flag_details={
-                    f.name: flag_detail(f)
-                    for f in input_flags(
-                        plan.source_flags, plan.source_metrics, cancellation_ratio=cfg.load.cancellation_ratio
-                    )
-                },
+                flag_details=_source_flag_details(plan.source_flags, plan.source_metrics, cfg),
                 metrics={**plan.source_metrics, **meta["metrics"], **quality_metrics},
                 start_s=plan.start / sr,
                 end_s=plan.end / sr,
@@ -730,6 +722,14 @@ def _lost_source(task: tuple[SourcePlan, BuildConfig, str], reason: str) -> Sour
     )
 
 
+def _source_flag_details(
+    flags: Sequence[str], metrics: Mapping[str, float], cfg: BuildConfig
+) -> dict[str, dict[str, Any]]:
+    """``flag_details`` of the loader's flags on a source (its items carry them too)."""
+    found = input_flags(flags, metrics, cancellation_ratio=cfg.load.cancellation_ratio)
+    return {f.name: flag_detail(f) for f in found}
+
+
 def _lost_item(task: tuple[ItemPlan, BuildConfig, str], reason: str) -> ItemOutcome:
     """The outcome of an item whose every worker died: one error record, nothing cached."""
     plan, cfg, _ = task
@@ -742,6 +742,7 @@ def _lost_item(task: tuple[ItemPlan, BuildConfig, str], reason: str) -> ItemOutc
         status="error",
         error=reason,
         flags=(*plan.source_flags, "processing_error"),
+        flag_details=_source_flag_details(plan.source_flags, plan.source_metrics, cfg),
         metrics=dict(plan.source_metrics),
         start_s=plan.start / sr,
         end_s=plan.end / sr,
