@@ -622,7 +622,7 @@ def flag_item(metrics: Mapping[str, float], cfg: QualityConfig) -> list[Flag]:
             "reverberant",
             "rt60_s",
             cfg.max_rt60_s,
-            f"no band of the level falls faster than a {m['rt60_s']:.2f} s reverberation tail (limit "
+            f"no frequency band's level falls faster than a {m['rt60_s']:.2f} s reverberation tail (limit "
             f"{cfg.max_rt60_s:g} s): a live room",
         )
     if accompanied:
