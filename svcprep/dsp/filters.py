@@ -59,6 +59,7 @@ _DECAY = 1e-12
 _ONE_BLOCK_MAX = 1 << 20
 #: Smallest FFT of the block convolution of a long signal.
 _MIN_FFT = 1 << 18
+_SOS_FFT = 1 << 16  # sos_filter's frame: responses are cached per filter and frame
 
 
 def butter_highpass_power(
@@ -208,10 +209,17 @@ def zero_phase_highpass(
 def _sos_response(sos: npt.ArrayLike, n_fft: int) -> npt.NDArray[np.complex128]:
     """Complex response of second-order sections at the ``rfft`` bins of an ``n_fft`` frame."""
     s = np.asarray(sos, dtype=np.float64)
+    return _cached_sos_response(s.tobytes(), s.shape[0], n_fft)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_sos_response(sos_bytes: bytes, n_sections: int, n_fft: int) -> npt.NDArray[np.complex128]:
+    s = np.frombuffer(sos_bytes, dtype=np.float64).reshape(n_sections, 6)
     zinv = np.exp(-2j * np.pi * np.arange(n_fft // 2 + 1) / n_fft)
     h = np.ones(zinv.size, dtype=np.complex128)
     for b0, b1, b2, a0, a1, a2 in s:
         h *= (b0 + zinv * (b1 + zinv * b2)) / (a0 + zinv * (a1 + zinv * a2))
+    h.flags.writeable = False  # shared by every call with this filter and frame
     return h
 
 
@@ -240,7 +248,8 @@ def sos_filter(sos: npt.ArrayLike, x: npt.ArrayLike) -> Float64Array:
         return a.copy()
     radius = max(float(np.max(np.abs(np.roots(sec[3:])), initial=0.0)) for sec in s)
     reach = _decay_samples(radius)
-    n_fft = _frame(a.size, reach)
+    # one frame size per filter (not per signal length), so its response is computed once
+    n_fft = _fft_size(max(_SOS_FFT, 8 * reach))
     return _block_convolve(a, _sos_response(s, n_fft), n_fft, reach, 0)
 
 
