@@ -292,7 +292,7 @@ def render_item_figure(
     else:
         ev = fig.add_subplot(gs[2])
         samples = np.asarray(x, dtype=np.float64)
-        _EVIDENCE[str(evidence)](ev, samples, sr, dict(metrics or {}), audio.channels)
+        _EVIDENCE[str(evidence)](ev, samples, sr, dict(metrics or {}), audio.channels, str(evidence))
         ev.title.set_fontsize(9)
     buf = io.BytesIO()
     fig.savefig(buf, format="jpeg", dpi=dpi, pil_kwargs={"quality": 78, "optimize": True})
@@ -303,7 +303,7 @@ def render_item_figure(
 
 
 def _hum_panel(
-    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels
+    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels, flag: str
 ) -> None:
     from svcprep.quality.defects import hum_spectrum
 
@@ -329,7 +329,7 @@ def _hum_panel(
 
 
 def _dropout_panel(
-    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels
+    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels, flag: str
 ) -> None:
     from svcprep.quality.defects import dropout_gaps
 
@@ -356,7 +356,7 @@ def _dropout_panel(
 
 
 def _reverb_panel(
-    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels
+    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels, flag: str
 ) -> None:
     from svcprep.quality.defects import ENVELOPE_FRAME_S, level_falls, steepest_fall_db_per_s
 
@@ -393,7 +393,7 @@ def _reverb_panel(
 
 
 def _accompaniment_panel(
-    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels
+    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels, flag: str
 ) -> None:
     from svcprep.quality.defects import STRUCK_FRAMES, struck_partials
 
@@ -422,7 +422,9 @@ def _accompaniment_panel(
     ax.set_title(title, loc="left")
 
 
-def _channel_levels(ax: Any, sr: int, metrics: dict[str, Any], channels: Channels, *, flag: str) -> None:
+def _channel_levels(
+    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels, flag: str
+) -> None:
     """Each channel's 20 ms level and their mean: the evidence of the loader's channel flags."""
     from svcprep.audio import DEAD_CHANNEL_DB
 
@@ -475,20 +477,8 @@ def _channel_levels(ax: Any, sr: int, metrics: dict[str, Any], channels: Channel
     ax.set_title(title, loc="left")
 
 
-def _dead_channel_panel(
-    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels
-) -> None:
-    _channel_levels(ax, sr, metrics, channels, flag="dead_channel")
-
-
-def _cancellation_panel(
-    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels
-) -> None:
-    _channel_levels(ax, sr, metrics, channels, flag="channel_cancellation")
-
-
 def _spectrum_levels(
-    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], *, flag: str
+    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels, flag: str
 ) -> None:
     """low_bandwidth / lossy_codec / noisy: the long-term spectrum and the noise floor under it."""
     from svcprep.quality.metrics import spectrum_evidence
@@ -527,34 +517,16 @@ def _spectrum_levels(
     ax.set_title(title, loc="left")
 
 
-def _low_bandwidth_panel(
-    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels
-) -> None:
-    _spectrum_levels(ax, x, sr, metrics, flag="low_bandwidth")
-
-
-def _lossy_codec_panel(
-    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels
-) -> None:
-    _spectrum_levels(ax, x, sr, metrics, flag="lossy_codec")
-
-
-def _noisy_panel(
-    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels
-) -> None:
-    _spectrum_levels(ax, x, sr, metrics, flag="noisy")
-
-
 _EVIDENCE: dict[str, Any] = {
     "hum": _hum_panel,
     "dropout": _dropout_panel,
     "reverberant": _reverb_panel,
     "accompaniment": _accompaniment_panel,
-    "dead_channel": _dead_channel_panel,
-    "channel_cancellation": _cancellation_panel,
-    "low_bandwidth": _low_bandwidth_panel,
-    "lossy_codec": _lossy_codec_panel,
-    "noisy": _noisy_panel,
+    "dead_channel": _channel_levels,
+    "channel_cancellation": _channel_levels,
+    "low_bandwidth": _spectrum_levels,
+    "lossy_codec": _spectrum_levels,
+    "noisy": _spectrum_levels,
 }
 #: Flags whose card gets a third panel with the detector's own evidence.
 EVIDENCE_FLAGS = tuple(_EVIDENCE)
