@@ -45,9 +45,11 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "ANALYSIS_RATE_HZ",
     "LevelFalls",
     "StruckPartials",
     "accompaniment_stats",
+    "analysis_copy",
     "clip_top_stats",
     "dropout_gaps",
     "dropout_stats",
@@ -80,7 +82,6 @@ _MIN_TOP_SAMPLES = 40
 #: Hop of the band levels that :func:`level_falls` reads (seconds).
 ENVELOPE_FRAME_S = 0.010
 _BAND_WINDOW_S = 0.064  # Hann window of the band levels
-_REVERB_RATE_HZ = 16000  # faster audio is analysed at this rate
 _BAND_EDGES_HZ = (150.0, 5000.0)
 _N_BANDS = 12
 _FALL_WINDOW_S = 0.160
@@ -90,9 +91,10 @@ _FALL_FIT_ABOVE_FLOOR_DB = 6.0  # a fall is fitted down to this far over the ban
 _MIN_FIT_FRAMES = 3  # and over at least this many frames (30 ms)
 _FALL_PERCENTILE = 5.0
 _MIN_FALLS = 10
+#: The rate the reverb bands (to 5 kHz) and the struck notes (to 4 kHz) are analysed at.
+ANALYSIS_RATE_HZ = 16000
 # accompaniment (struck partials)
-#: The rate struck notes are looked for at (the band analysed ends at 4 kHz).
-_STRUCK_RATE_HZ = 16000
+_STRUCK_RATE_HZ = ANALYSIS_RATE_HZ
 _STRUCK_WINDOW_S = 0.09  # 1440 samples: 11.1 Hz bins, 11.25 ms hops
 _STRUCK_HOPS_PER_WINDOW = 8
 _STRUCK_BAND_HZ = (60.0, 4000.0)
@@ -304,6 +306,22 @@ def clip_top_stats(a: FloatArray) -> dict[str, float]:
 # --------------------------------------------------------------------------- reverb
 
 
+def analysis_copy(a: FloatArray, *, sample_rate_hz: float) -> tuple[FloatArray, float]:
+    """``a`` at :data:`ANALYSIS_RATE_HZ` when it is faster (soxr, low quality), else as it is.
+
+    :func:`level_falls` and :func:`struck_partials` read this copy; a caller measuring
+    both makes it once and passes it to each (the result is the same).
+    """
+    import soxr
+
+    sr = float(sample_rate_hz)
+    if a.size and sr > ANALYSIS_RATE_HZ:
+        return soxr.resample(np.asarray(a, dtype=np.float64), sr, ANALYSIS_RATE_HZ, quality="LQ"), float(
+            ANALYSIS_RATE_HZ
+        )
+    return a, sr
+
+
 class LevelFalls(NamedTuple):
     """The band levels and their falls that :func:`reverb_stats` reads (and the report draws).
 
@@ -340,15 +358,10 @@ def level_falls(a: FloatArray, *, sample_rate_hz: float) -> LevelFalls:
     Audio faster than 16 kHz is analysed on a 16 kHz copy; bands above 0.45 x the
     analysis rate are left out. No windows when the item is shorter than 0.3 s.
     """
-    import soxr
-
     from svcprep.dsp.mel import stft_magnitude
 
-    sr = float(sample_rate_hz)
-    if a.size and sr > _REVERB_RATE_HZ:
-        # the bands end at 5 kHz: a 16 kHz copy holds them, at a third of a 44.1 kHz STFT's cost
-        a = soxr.resample(np.asarray(a, dtype=np.float64), sr, _REVERB_RATE_HZ, quality="LQ")
-        sr = float(_REVERB_RATE_HZ)
+    # the bands end at 5 kHz: a 16 kHz copy holds them, at a third of a 44.1 kHz STFT's cost
+    a, sr = analysis_copy(a, sample_rate_hz=sample_rate_hz)
     hop = max(1, round(ENVELOPE_FRAME_S * sr))
     win_length = max(16, round(_BAND_WINDOW_S * sr))
     n_fft = 1 << (win_length - 1).bit_length()  # the window zero-padded to a power of two

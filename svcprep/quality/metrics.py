@@ -41,6 +41,7 @@ from svcprep.dsp.loudness import integrated_loudness_lufs
 from svcprep.errors import ConfigError, NonFiniteAudioError, QualityInputError
 from svcprep.quality.defects import (
     accompaniment_stats,
+    analysis_copy,
     clip_top_stats,
     dropout_stats,
     hum_stats,
@@ -48,6 +49,7 @@ from svcprep.quality.defects import (
 )
 
 __all__ = [
+    "BANDWIDTH_DROP_DB",
     "DB_FLOOR",
     "SNR_CEIL_DB",
     "QualityInputError",
@@ -79,7 +81,8 @@ _SPEC_WINDOW_S = 0.046
 _NOISE_SMOOTH_FRAMES = 5  # power averaged over this many frames before the low quantile
 _NOISE_QUANTILE = 0.2
 _NOISE_MEDIAN_HZ = 400.0  # running median across frequency removes harmonic peaks from the floor
-_BANDWIDTH_DROP_DB = 60.0
+#: ``bandwidth_hz`` is where the long-term spectrum stays this far under its peak (dB).
+BANDWIDTH_DROP_DB = 60.0
 _BANDWIDTH_SMOOTH_HZ = 200.0
 # F0
 _OCTAVE_JUMP_LOG2 = 0.75
@@ -423,7 +426,7 @@ def _bandwidth_from_power(power: FloatArray, freqs: FloatArray, sample_rate_hz: 
     peak = float(lt.max())
     if peak <= 0.0:
         return 0.0
-    above = np.flatnonzero(lt >= peak * 10 ** (-_BANDWIDTH_DROP_DB / 10))
+    above = np.flatnonzero(lt >= peak * 10 ** (-BANDWIDTH_DROP_DB / 10))
     return min(float(freqs[above[-1]]), sample_rate_hz / 2)  # rfft bin rounding can overshoot Nyquist
 
 
@@ -618,8 +621,9 @@ def item_metrics(
     out.update(clipping_stats(a))
     out.update(clip_top_stats(a))
     out.update(dropout_stats(a, sample_rate_hz=sr))
-    out.update(reverb_stats(a, sample_rate_hz=sr))
-    out.update(accompaniment_stats(a, sample_rate_hz=sr))
+    a16, sr16 = analysis_copy(a, sample_rate_hz=sr)  # one 16 kHz copy for both analyses
+    out.update(reverb_stats(a16, sample_rate_hz=sr16))
+    out.update(accompaniment_stats(a16, sample_rate_hz=sr16))
     voice_floor = None
     if f0_hz is not None:
         f0v = np.asarray(f0_hz, dtype=np.float64)

@@ -455,11 +455,12 @@ def _channel_levels(
     colors = ("#3a6ea5", "#f08c00", "#2b8a3e", "#ae3ec9")
     c64 = np.asarray(channels, dtype=np.float64)
     rms = np.sqrt(np.mean(c64**2, axis=0))
-    for k in range(c64.shape[1]):
-        ax.plot(t, level(c64[:, k]), color=colors[k % len(colors)], linewidth=0.9, label=f"channel {k + 1}")
+    levels = [level(c64[:, k]) for k in range(c64.shape[1])]
+    for k, lv in enumerate(levels):
+        ax.plot(t, lv, color=colors[k % len(colors)], linewidth=0.9, label=f"channel {k + 1}")
     mean_level = level(c64.mean(axis=1))
     ax.plot(t, mean_level, color="#212529", linewidth=1.2, linestyle=":", label="mean of the channels")
-    top = float(np.max(level(c64[:, int(np.argmax(rms))])))
+    top = float(np.max(levels[int(np.argmax(rms))]))
     if flag == "dead_channel":
         k = int(np.argmin(rms))
         under = 20 * math.log10(max(float(rms[k]), 1e-30) / max(float(rms.max()), 1e-30))
@@ -481,7 +482,7 @@ def _spectrum_levels(
     ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels, flag: str
 ) -> None:
     """low_bandwidth / lossy_codec / noisy: the long-term spectrum and the noise floor under it."""
-    from svcprep.quality.metrics import spectrum_evidence
+    from svcprep.quality.metrics import BANDWIDTH_DROP_DB, spectrum_evidence
 
     ev = spectrum_evidence(x, sample_rate_hz=sr)
     if ev is None:
@@ -492,12 +493,11 @@ def _spectrum_levels(
     khz = freqs / 1000.0
     ax.plot(khz, lt_db, color="#3a6ea5", linewidth=1.0, label="long-term spectrum")
     ax.plot(khz, floor_db, color="#868e96", linewidth=0.9, label="noise floor (blind estimate)")
-    ax.axhline(-60.0, color="#adb5bd", linestyle=":", linewidth=0.8)
-    above = np.flatnonzero(lt_db >= -60.0)
+    ax.axhline(-BANDWIDTH_DROP_DB, color="#adb5bd", linestyle=":", linewidth=0.8)
+    above = np.flatnonzero(lt_db >= -BANDWIDTH_DROP_DB)  # bandwidth_hz's rule, on the audio shown
     bw = float(freqs[above[-1]]) if above.size else 0.0
-    ax.axvline(
-        bw / 1000.0, color="#d62728", linestyle="--", linewidth=0.9, label=f"60 dB down: {bw / 1000:.1f} kHz"
-    )
+    down = f"{BANDWIDTH_DROP_DB:g} dB down: {bw / 1000:.1f} kHz"
+    ax.axvline(bw / 1000.0, color="#d62728", linestyle="--", linewidth=0.9, label=down)
     if flag == "noisy":
         snr = metrics.get("snr_db")
         what = f"; estimated SNR {snr:.1f} dB" if isinstance(snr, (int, float)) else ""
