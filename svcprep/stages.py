@@ -674,7 +674,7 @@ STAGES: dict[str, Stage] = {
         ),
         Stage(
             "quality",
-            8,
+            9,
             "item",
             fields=(*GRID_FIELDS, *_F0_LIMITS),
             upstream=("slice", "f0"),

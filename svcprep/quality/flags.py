@@ -115,7 +115,9 @@ class FlagName(str, Enum):
     CLIPPING = (
         "clipping",
         "quality",
-        "Flat-topped peaks: runs of samples stuck at the item's maximum or minimum.",
+        "Flat-topped peaks: runs of samples stuck at the item's maximum or minimum, or crests whose "
+        "tops are flat at one level or a straight line (clipped, then turned down, resampled, "
+        "compressed or lossy-coded).",
     )
     UNSTABLE_F0 = (
         "unstable_f0",
@@ -424,6 +426,34 @@ class QualityConfig(StrictScalars):
         "(0-0.01 after MP3); synthetic voices whose crests all reach one height read up to 0.92, "
         "hence the margin.",
     )
+    min_flat_crests: int = Field(
+        15,
+        ge=1,
+        description="clipping when at least this many crests reaching 80 % of the peak have flat tops at "
+        "one level (and min_flat_crest_share of them do). Set on a fresh set of 205 real takes "
+        "(normalised, limited, compressed, MP3-coded: at most 5) and bench_quality's band-limited "
+        "copies (at most 14).",
+    )
+    min_flat_crest_share: float = Field(
+        0.1,
+        gt=0.0,
+        le=1.0,
+        description="clipping needs this share of the judged crests reaching 80 % of the peak to be flat "
+        "at one level. Real and band-limited takes with 10 or more read at most 0.09; clipped ones "
+        "0.16-0.82.",
+    )
+    min_straight_crests: int = Field(
+        8,
+        ge=1,
+        description="clipping also when at least this many crests (at any height) have a top that is a "
+        "straight line within 0.1 %, at min_straight_crests_per_s: a clipped top after a gain that moves "
+        "(a compressor tilts it). Real takes, band-limited and synthetic voices read at most 2.",
+    )
+    min_straight_crests_per_s: float = Field(
+        2.0,
+        gt=0.0,
+        description="straight-topped crests per second needed as well (real takes: at most 0.3).",
+    )
     min_hum_lines: int = Field(
         3, ge=1, description="hum needs this many steady mains harmonics (clean and reverberant items: <= 2)."
     )
@@ -580,6 +610,28 @@ def flag_item(metrics: Mapping[str, float], cfg: QualityConfig) -> list[Flag]:
             f"samples pile up within 5 % of the peak, {m['clip_top_ratio']:.2f} x those in the 15 % "
             f"below (limit {cfg.max_clip_top_ratio:g}): flat tops, clipped before it was turned down",
         )
+    if has("flat_crests") and has("flat_crest_share"):
+        n_flat, share = m["flat_crests"], m["flat_crest_share"]
+        if n_flat >= cfg.min_flat_crests and share >= cfg.min_flat_crest_share:
+            add(
+                "clipping",
+                "flat_crest_share",
+                cfg.min_flat_crest_share,
+                f"{n_flat:.0f} crests near the peak ({share:.0%} of them) have flat tops at one level "
+                f"(limits {cfg.min_flat_crests} and {cfg.min_flat_crest_share:.0%}): clipped, then "
+                "turned down, resampled or coded",
+            )
+    if has("straight_crests") and has("straight_crests_per_s"):
+        n_s, rate = m["straight_crests"], m["straight_crests_per_s"]
+        if n_s >= cfg.min_straight_crests and rate >= cfg.min_straight_crests_per_s:
+            add(
+                "clipping",
+                "straight_crests_per_s",
+                cfg.min_straight_crests_per_s,
+                f"{n_s:.0f} crests ({rate:.1f} per second) have a top that is a straight line (limits "
+                f"{cfg.min_straight_crests} and {cfg.min_straight_crests_per_s:g}/s): clipped, then "
+                "turned down or compressed",
+            )
     if (
         has("hum_lines")
         and has("hum_db")

@@ -21,7 +21,8 @@ noise
 bandwidth
     ``bandwidth_hz``: where the long-term spectrum falls 60 dB below its peak for good.
 defects
-    ``hum_*``, ``dropout*``, ``clip_top_ratio``, ``rt60_s``/``decays``, ``struck_share``/
+    ``hum_*``, ``dropout*``, ``clip_top_ratio``, ``flat_crest*``/``straight_crests*``,
+    ``rt60_s``/``decays``, ``struck_share``/
     ``struck_notes_per_s``: see :mod:`svcprep.quality.defects`.
 F0 stability (only when ``f0_hz`` is given)
     ``voiced_ratio``, ``octave_jumps``, ``voiced_runs_per_s``, ``short_voiced_run_ratio``,
@@ -43,6 +44,7 @@ from svcprep.quality.defects import (
     accompaniment_stats,
     analysis_copy,
     clip_top_stats,
+    crest_stats,
     dropout_stats,
     hum_stats,
     reverb_stats,
@@ -620,6 +622,7 @@ def item_metrics(
     out.update(silence_stats(a, sample_rate_hz=sr))
     out.update(clipping_stats(a))
     out.update(clip_top_stats(a))
+    out.update(crest_stats(a, sample_rate_hz=sr))
     out.update(dropout_stats(a, sample_rate_hz=sr))
     a16, sr16 = analysis_copy(a, sample_rate_hz=sr)  # one 16 kHz copy for both analyses
     out.update(reverb_stats(a16, sample_rate_hz=sr16))
