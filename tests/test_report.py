@@ -306,6 +306,29 @@ def test_accompaniment_evidence_marks_the_struck_partials() -> None:
         assert (red_share(jpeg) > 0.002) is expect
 
 
+def test_clipping_evidence_draws_a_flat_crest_only_where_there_is_one() -> None:
+    from PIL import Image
+
+    from svcprep import testing
+
+    sr = 22050
+    sung = testing.sing_phrase(sample_rate_hz=sr, amplitude=0.9).audio.astype(np.float64)
+    clipped = (0.7 * testing.clipped(sung / np.abs(sung).max(), gain_db=6.0)).astype(np.float32)
+
+    def drawn(x: np.ndarray) -> float:
+        jpeg = render_item_figure(
+            ItemAudio(x, sr, "recording"), f0_hz=None, frame_period_s=0.01, title="x", evidence="clipping"
+        )
+        im = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")).astype(int)
+        bottom = im[int(0.72 * im.shape[0]) :]
+        return float((bottom.max(axis=-1) - bottom.min(axis=-1) > 80).mean())  # the crest and its bands
+
+    assert drawn(clipped) > 0.005, "the widest flat crest and its 2 % / 6 % bands are drawn"
+    t = np.arange(2 * sr) / sr
+    smooth = 0.5 * np.sin(2 * np.pi * 220 * t) * (1 + 0.3 * np.sin(2 * np.pi * 3 * t))
+    assert drawn(smooth.astype(np.float32)) < drawn(clipped) / 5, "smooth crests: nothing to draw"
+
+
 @pytest.mark.parametrize("flag", ["dead_channel", "channel_cancellation"])
 def test_channel_flags_draw_each_channel_of_the_recording(flag: str) -> None:
     from PIL import Image

@@ -200,7 +200,8 @@ def render_item_figure(
     the mains multiples marked, for ``dropout`` the waveform around the longest
     digital-zero gap, for ``reverberant`` the level of the band with most of its steepest falls and
     the slope of the measured reverberation time, for ``accompaniment`` the struck
-    partials found and the loud frames they open.
+    partials found and the loud frames they open, for ``clipping`` the widest flat crest
+    with the 2 % and 6 % bands under its top.
 
     Parameters
     ----------
@@ -351,6 +352,44 @@ def _dropout_panel(
     ax.set_title(
         f"dropout: {len(gaps)} gap(s) of digital zero inside sound; longest {1000 * (e0 - s0) / sr:.0f} ms "
         f"at {s0 / sr:.2f} s (shaded)",
+        loc="left",
+    )
+
+
+def _clipping_panel(
+    ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels, flag: str
+) -> None:
+    from svcprep.quality.defects import crests
+
+    centred = x - x.mean() if x.size else x
+    c = crests(centred)
+    shaped = c.flat | c.straight
+    if not shaped.any():
+        ax.set_title("clipping: no flat or straight crest top in the audio shown", loc="left")
+        ax.set_axis_off()
+        return
+    # the widest flat top shows the clip best
+    i = int(np.flatnonzero(shaped)[np.argmax(c.within_2[shaped])])
+    sign = int(c.polarity[i])
+    s0, e0 = int(c.start[i]), int(c.end[i])
+    pad = max(e0 - s0, round(0.002 * sr))
+    lo, hi = max(0, s0 - pad), min(x.size, e0 + pad)
+    t_ms = (np.arange(lo, hi) - c.top_index[i]) * 1000.0 / sr
+    seg = centred[lo:hi] * sign
+    top = float(centred[c.top_index[i]] * sign)
+    ax.plot(t_ms, seg, color="#3a6ea5", linewidth=0.9, marker=".", markersize=2.5)
+    for share, style in ((0.02, "-"), (0.06, ":")):
+        under = f"{share:.0%} under the top"
+        ax.axhline(top * (1 - share), color="#d62728", linestyle=style, linewidth=0.8, label=under)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_xlim(float(t_ms[0]), float(t_ms[-1]))
+    ax.set_xlabel("ms from the crest's top")
+    ax.set_ylabel("level" if sign > 0 else "-level")
+    n_flat = int(metrics.get("flat_crests") or int((c.flat & (c.height >= 0.8)).sum()))
+    n_straight = int(metrics.get("straight_crests") or int(c.straight.sum()))
+    ax.set_title(
+        f"clipping: the widest flat crest ({int(c.within_2[i])} samples within 2 %); "
+        f"{n_flat} flat near the peak, {n_straight} straight",
         loc="left",
     )
 
@@ -518,6 +557,7 @@ def _spectrum_levels(
 
 
 _EVIDENCE: dict[str, Any] = {
+    "clipping": _clipping_panel,
     "hum": _hum_panel,
     "dropout": _dropout_panel,
     "reverberant": _reverb_panel,
