@@ -610,28 +610,34 @@ def flag_item(metrics: Mapping[str, float], cfg: QualityConfig) -> list[Flag]:
             f"samples pile up within 5 % of the peak, {m['clip_top_ratio']:.2f} x those in the 15 % "
             f"below (limit {cfg.max_clip_top_ratio:g}): flat tops, clipped before it was turned down",
         )
-    if has("flat_crests") and has("flat_crest_share"):
-        n_flat, share = m["flat_crests"], m["flat_crest_share"]
-        if n_flat >= cfg.min_flat_crests and share >= cfg.min_flat_crest_share:
-            add(
-                "clipping",
-                "flat_crest_share",
-                cfg.min_flat_crest_share,
-                f"{n_flat:.0f} crests near the peak ({share:.0%} of them) have flat tops at one level "
-                f"(limits {cfg.min_flat_crests} and {cfg.min_flat_crest_share:.0%}): clipped, then "
-                "turned down, resampled or coded",
-            )
-    if has("straight_crests") and has("straight_crests_per_s"):
-        n_s, rate = m["straight_crests"], m["straight_crests_per_s"]
-        if n_s >= cfg.min_straight_crests and rate >= cfg.min_straight_crests_per_s:
-            add(
-                "clipping",
-                "straight_crests_per_s",
-                cfg.min_straight_crests_per_s,
-                f"{n_s:.0f} crests ({rate:.1f} per second) have a top that is a straight line (limits "
-                f"{cfg.min_straight_crests} and {cfg.min_straight_crests_per_s:g}/s): clipped, then "
-                "turned down or compressed",
-            )
+    # flat tops judged crest by crest: (count, its minimum, the metric named, its limit, the sentence)
+    crest_rules = (
+        (
+            "flat_crests",
+            cfg.min_flat_crests,
+            "flat_crest_share",
+            cfg.min_flat_crest_share,
+            lambda n, v: (
+                f"{n:.0f} crests near the peak ({v:.0%} of them) have flat tops at one level "
+                f"(limits {cfg.min_flat_crests} and {cfg.min_flat_crest_share:.0%}): clipped, then turned "
+                "down, resampled or coded"
+            ),
+        ),
+        (
+            "straight_crests",
+            cfg.min_straight_crests,
+            "straight_crests_per_s",
+            cfg.min_straight_crests_per_s,
+            lambda n, v: (
+                f"{n:.0f} crests ({v:.1f} per second) have a top that is a straight line "
+                f"(limits {cfg.min_straight_crests} and {cfg.min_straight_crests_per_s:g}/s): clipped, then "
+                "turned down or compressed"
+            ),
+        ),
+    )
+    for count, min_count, metric, limit, sentence in crest_rules:
+        if has(count) and has(metric) and m[count] >= min_count and m[metric] >= limit:
+            add("clipping", metric, limit, sentence(m[count], m[metric]))
     if (
         has("hum_lines")
         and has("hum_db")
