@@ -430,7 +430,7 @@ class QualityConfig(StrictScalars):
         15,
         ge=1,
         description="clipping when at least this many crests reaching 80 % of the peak have flat tops at "
-        "one level (and min_flat_crest_share of them do). Set on a fresh set of 205 real takes "
+        "one level (and min_flat_crest_share of them do). Set on bench_clipping's 205 real takes "
         "(normalised, limited, compressed, MP3-coded: at most 5) and bench_quality's band-limited "
         "copies (at most 14).",
     )
