@@ -194,3 +194,38 @@ def test_clipped_tones_are_found_at_any_rate_and_length(
     tilted = _stats(0.6 * clipped * ramp, sr)
     assert _crest_flags(tilted)
     assert not _crest_flags(_stats(0.9 * tone * ramp + 0.05, sr))
+
+
+@pytest.mark.parametrize(
+    ("flat", "share", "found"),
+    [
+        (16, 0.12, True),
+        (14, 0.2, False),
+        (6, 0.25, True),
+        (7, 0.24, False),
+        (5, 0.9, False),
+        (40, 0.09, False),
+    ],
+)
+def test_flat_crests_need_a_count_and_a_share(flat: int, share: float, found: bool) -> None:
+    """15 flat crests being 10 % of the crests near the peak, or 6 being 25 % (a mild clip)."""
+    assert (
+        bool(
+            _crest_flags(
+                {
+                    "flat_crests": flat,
+                    "flat_crest_share": share,
+                    **dict.fromkeys(RULES["straight_crests_per_s"], 0.0),
+                }
+            )
+        )
+        is found
+    )
+
+
+def test_a_mild_clip_of_a_short_take_is_found(voice: np.ndarray) -> None:
+    """1.5 dB of overdrive on 3 s of singing flattens a handful of crests, but most of the loudest."""
+    short = voice[: 3 * SR] / np.abs(voice[: 3 * SR]).max()
+    m = _stats(0.7 * np.asarray(testing.clipped(short, gain_db=1.5), dtype=np.float64))
+    assert QualityConfig().min_flat_crests_mild <= m["flat_crests"] < QualityConfig().min_flat_crests
+    assert "flat_crest_share" in _crest_flags(m), m

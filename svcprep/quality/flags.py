@@ -442,6 +442,19 @@ class QualityConfig(StrictScalars):
         "at one level. Real and band-limited takes with 10 or more read at most 0.09; clipped ones "
         "0.16-0.82.",
     )
+    min_flat_crests_mild: int = Field(
+        6,
+        ge=1,
+        description="clipping also with this many flat crests at one level near the peak when they are "
+        "min_flat_crest_share_mild of the crests there (a mild clip reaches only the loudest crests, "
+        "but most of those). bench_clipping: real takes with 4 or more read at most 0.08.",
+    )
+    min_flat_crest_share_mild: float = Field(
+        0.25,
+        gt=0.0,
+        le=1.0,
+        description="the share of the judged crests near the peak that min_flat_crests_mild needs.",
+    )
     min_straight_crests: int = Field(
         8,
         ge=1,
@@ -621,6 +634,16 @@ def flag_item(metrics: Mapping[str, float], cfg: QualityConfig) -> list[Flag]:
                 f"{n:.0f} crests near the peak ({v:.0%} of them) have flat tops at one level "
                 f"(limits {cfg.min_flat_crests} and {cfg.min_flat_crest_share:.0%}): clipped, then turned "
                 "down, resampled or coded"
+            ),
+        ),
+        (
+            "flat_crests",
+            cfg.min_flat_crests_mild,
+            "flat_crest_share",
+            cfg.min_flat_crest_share_mild,
+            lambda n, v: (
+                f"{n:.0f} crests near the peak, {v:.0%} of them, have flat tops at one level (limits "
+                f"{cfg.min_flat_crests_mild} and {cfg.min_flat_crest_share_mild:.0%}): a mild clip"
             ),
         ),
         (
