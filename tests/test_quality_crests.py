@@ -229,3 +229,19 @@ def test_a_mild_clip_of_a_short_take_is_found(voice: np.ndarray) -> None:
     m = _stats(0.7 * np.asarray(testing.clipped(short, gain_db=1.5), dtype=np.float64))
     assert QualityConfig().min_flat_crests_mild <= m["flat_crests"] < QualityConfig().min_flat_crests
     assert "flat_crest_share" in _crest_flags(m), m
+
+
+@pytest.mark.parametrize("subtype", ["PCM_U8", "ULAW", "ALAW"])
+def test_coarsely_quantised_audio_is_not_clipping(voice: np.ndarray, subtype: str) -> None:
+    """Regression: on 8-bit or mu-law audio a crest's top sits on one or two levels, which read as a
+    straight line; a line is only judged where the audio has 6 levels within 2 % under the top."""
+    buf = io.BytesIO()
+    sf.write(buf, 0.5 * voice, SR, format="WAV", subtype=subtype)
+    buf.seek(0)
+    z, _ = sf.read(buf, dtype="float64")
+    c = crests(z - z.mean())
+    assert np.median(c.top_levels[c.judged]) < 6, "the tops really are coarse"
+    assert not _crest_flags(_stats(z))
+    # at full resolution the item holds the levels (a crest's own samples among them)
+    fine = crests(voice)
+    assert np.median(fine.top_levels[fine.judged]) >= 12

@@ -95,6 +95,7 @@ _CREST_LEVEL = 0.03  # flat tops within 3 % of their median top sit at one (clip
 _CREST_MIN_SAMPLES = 6  # samples within 6 % of the top for the shape to be judged
 _CREST_FLAT_SHARE = 0.8
 _CREST_STRAIGHT_RMS = 0.001  # a straight top: within 0.1 % (rms) of a line through it
+_CREST_MIN_LEVELS = 6  # ... where the audio has this many levels within 2 % under the top
 # reverb
 #: Hop of the band levels that :func:`level_falls` reads (seconds).
 ENVELOPE_FRAME_S = 0.010
@@ -344,6 +345,9 @@ class Crests(NamedTuple):
     #: RMS distance of the samples within 2 % of the top from their least-squares line,
     #: over the top (0 for a top that is a straight line, flat or tilted).
     top_residual: FloatArray
+    #: Distinct sample values anywhere in the item (same polarity) within 2 % under the
+    #: crest's top: how finely the audio is quantised where the top is measured.
+    top_levels: npt.NDArray[np.int64]
 
     @property
     def judged(self) -> npt.NDArray[np.bool_]:
@@ -362,14 +366,18 @@ class Crests(NamedTuple):
 
     @property
     def straight(self) -> npt.NDArray[np.bool_]:
-        """Judged crests whose top (>= 6 samples within 2 % of it) is a straight line within 0.1 %.
+        """Judged crests whose top (>= 6 samples within 2 % of it) is a straight line within 0.1 %,
+        resolved finely enough to tell (see below).
 
         A clipped top stays a line through a later gain change, however that gain moves
         (a compressor tilts it); a smooth crest's top is curved (a parabola 2 % deep is
         1.3 % (rms 0.6 %) off its best line) and a natural flat top wavers.
         """
         long_top = self.within_2 >= _CREST_MIN_SAMPLES
-        return self.judged & long_top & (self.top_residual <= _CREST_STRAIGHT_RMS)
+        # a line is only seen where the audio has 6 or more levels in the 2 % band: the top of
+        # a crest of 8-bit or mu-law audio sits on one or two, straight by coarseness
+        resolved = self.top_levels >= _CREST_MIN_LEVELS
+        return self.judged & long_top & resolved & (self.top_residual <= _CREST_STRAIGHT_RMS)
 
 
 def _top_residual(
@@ -428,6 +436,13 @@ def crests(a: FloatArray) -> Crests:
             near = values >= (1.0 - share) * top_of
             cols[key].append(np.bincount(crest_of[near], minlength=start.size).astype(np.int64))
         cols["top_residual"].append(_top_residual(values, positions, crest_of, top_of, start))
+        # how many distinct values the item holds within 2 % under each crest's top
+        levels = np.unique(values)
+        cols["top_levels"].append(
+            (
+                np.searchsorted(levels, top, side="right") - np.searchsorted(levels, (1.0 - _CREST_TOP) * top)
+            ).astype(np.int64)
+        )
         cols["start"].append(start.astype(np.int64))
         cols["end"].append(end.astype(np.int64))
         cols["top_index"].append(first.astype(np.int64))
@@ -435,7 +450,8 @@ def crests(a: FloatArray) -> Crests:
         cols["height"].append(top / peak)
     if not cols["start"]:
         empty_i = np.zeros(0, dtype=np.int64)
-        return Crests(empty_i, empty_i, empty_i, empty_i, np.zeros(0), empty_i, empty_i, np.zeros(0))
+        empty_f = np.zeros(0)
+        return Crests(empty_i, empty_i, empty_i, empty_i, empty_f, empty_i, empty_i, empty_f, empty_i)
     return Crests(**{k: np.concatenate(v) for k, v in cols.items()})
 
 
