@@ -346,7 +346,9 @@ class Crests(NamedTuple):
     #: over the top (0 for a top that is a straight line, flat or tilted).
     top_residual: FloatArray
     #: Distinct sample values anywhere in the item (same polarity) within 2 % under the
-    #: crest's top: how finely the audio is quantised where the top is measured.
+    #: crest's top: how finely the audio is quantised where the top is measured. Counted
+    #: for crests with 6 or more samples within 2 % of a top whose ``top_residual`` is
+    #: within the straight limit; 0 for the others.
     top_levels: npt.NDArray[np.int64]
 
     @property
@@ -432,17 +434,23 @@ def crests(a: FloatArray) -> Crests:
         at_top = values == top_of
         first = np.full(start.size, np.iinfo(np.int64).max)
         np.minimum.at(first, crest_of[at_top], positions[at_top])
+        within: dict[str, npt.NDArray[np.int64]] = {}
         for key, share in (("within_2", _CREST_TOP), ("within_6", _CREST_BAND)):
             near = values >= (1.0 - share) * top_of
-            cols[key].append(np.bincount(crest_of[near], minlength=start.size).astype(np.int64))
-        cols["top_residual"].append(_top_residual(values, positions, crest_of, top_of, start))
-        # how many distinct values the item holds within 2 % under each crest's top
-        levels = np.unique(values)
-        cols["top_levels"].append(
-            (
-                np.searchsorted(levels, top, side="right") - np.searchsorted(levels, (1.0 - _CREST_TOP) * top)
-            ).astype(np.int64)
-        )
+            within[key] = np.bincount(crest_of[near], minlength=start.size).astype(np.int64)
+            cols[key].append(within[key])
+        residual = _top_residual(values, positions, crest_of, top_of, start)
+        cols["top_residual"].append(residual)
+        # how many distinct values the item holds within 2 % under the top of each crest
+        # whose top is otherwise a line (sorting every value would cost as much as the rest)
+        levels_at = np.zeros(start.size, dtype=np.int64)
+        line = (residual <= _CREST_STRAIGHT_RMS) & (within["within_2"] >= _CREST_MIN_SAMPLES)
+        if line.any():
+            floor = (1.0 - _CREST_TOP) * float(top[line].min())
+            levels = np.unique(values[values >= floor])
+            lo = np.searchsorted(levels, (1.0 - _CREST_TOP) * top[line])
+            levels_at[line] = np.searchsorted(levels, top[line], side="right") - lo
+        cols["top_levels"].append(levels_at)
         cols["start"].append(start.astype(np.int64))
         cols["end"].append(end.astype(np.int64))
         cols["top_index"].append(first.astype(np.int64))
