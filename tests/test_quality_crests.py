@@ -247,3 +247,20 @@ def test_coarsely_quantised_audio_is_not_clipping(voice: np.ndarray, subtype: st
     fine = crests(0.5 * np.asarray(testing.clipped(voice, gain_db=6.0), dtype=np.float64))
     lines = fine.judged & (fine.within_2 >= 6) & (fine.top_residual <= 0.001)
     assert lines.sum() > 20 and np.median(fine.top_levels[lines]) >= 12
+
+
+def test_a_crest_cut_by_either_end_is_left_out() -> None:
+    """Regression: the runs at the ends were cut one sample short instead of dropped, so a tone
+    ending mid-crest left a short, straight "top" (sr 32 kHz, 135.5 Hz, 3.5625 s)."""
+    sr, n = 32000, 114000
+    t = np.arange(n) / sr
+    x = 0.9 * np.sin(2 * np.pi * 135.5078125 * t) * np.linspace(1.0, 0.8, n)
+    c = crests(x)
+    assert c.start.min() > 0 and c.end.max() < n
+    assert not c.straight.any()
+    # a whole crest next to each end is kept
+    y = np.sin(np.linspace(0.0, 6 * np.pi, 3001))  # starts and ends at 0, three periods
+    whole = crests(y)
+    assert whole.start.size == 6 and whole.start.min() > 0 and whole.end.max() < y.size
+    # and a run over the whole item is no crest
+    assert crests(np.full(100, 0.5)).start.size == 0

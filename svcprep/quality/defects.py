@@ -417,8 +417,13 @@ def crests(a: FloatArray) -> Crests:
         if peak <= _ZERO_LEVEL:  # digital silence, or rounding residue of taking a mean off
             continue
         above = side > _CREST_FLOOR * peak
-        # a run cut by either end of the item is not a whole crest
-        above[0] = above[-1] = False
+        # a run cut by either end of the item is not a whole crest: drop it
+        if above.all():
+            continue
+        if above[0]:
+            above[: int(np.argmin(above))] = False
+        if above[-1]:
+            above[above.size - int(np.argmin(above[::-1])) :] = False
         edges = np.diff(np.concatenate(([0], above.astype(np.int8), [0])))
         start = np.flatnonzero(edges == 1)
         if start.size == 0:
