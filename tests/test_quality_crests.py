@@ -264,3 +264,13 @@ def test_a_crest_cut_by_either_end_is_left_out() -> None:
     assert whole.start.size == 6 and whole.start.min() > 0 and whole.end.max() < y.size
     # and a run over the whole item is no crest
     assert crests(np.full(100, 0.5)).start.size == 0
+
+
+def test_both_flat_crest_limits_give_one_sentence() -> None:
+    """Regression: a clip past both the 15-at-10 % and the 6-at-25 % limits said the same twice."""
+    flags = flag_item({"flat_crests": 135.0, "flat_crest_share": 0.38}, QualityConfig())
+    (flag,) = [f for f in flags if f.name == "clipping"]
+    assert flag.threshold == QualityConfig().min_flat_crest_share
+    assert flag.detail.count("flat tops at one level") == 1 and "also" not in flag.detail
+    (mild,) = flag_item({"flat_crests": 7.0, "flat_crest_share": 0.4}, QualityConfig())
+    assert mild.threshold == QualityConfig().min_flat_crest_share_mild and "mild clip" in mild.detail

@@ -658,9 +658,13 @@ def flag_item(metrics: Mapping[str, float], cfg: QualityConfig) -> list[Flag]:
             ),
         ),
     )
+    said: set[str] = set()  # the mild-clip limits only speak when the first ones did not
     for count, min_count, metric, limit, sentence in crest_rules:
-        if has(count) and has(metric) and m[count] >= min_count and m[metric] >= limit:
+        if metric in said or not (has(count) and has(metric)):
+            continue
+        if m[count] >= min_count and m[metric] >= limit:
             add("clipping", metric, limit, sentence(m[count], m[metric]))
+            said.add(metric)
     if (
         has("hum_lines")
         and has("hum_db")
