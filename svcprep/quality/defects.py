@@ -59,6 +59,7 @@ __all__ = [
     "analysis_copy",
     "clip_top_stats",
     "crest_stats",
+    "crest_summary",
     "crests",
     "dropout_gaps",
     "dropout_stats",
@@ -408,7 +409,8 @@ def _top_residual(
 
 
 def crests(a: FloatArray) -> Crests:
-    """The crests of ``a`` (both polarities) and the measures of their tops that :func:`crest_stats` reads."""
+    """The crests of ``a`` (both polarities) and the measures of their tops that
+    :func:`crest_summary` reads."""
     x = np.asarray(a, dtype=np.float64)
     cols: dict[str, list[npt.NDArray[np.generic]]] = {k: [] for k in Crests._fields}
     for sign in (1, -1):
@@ -473,7 +475,15 @@ def crest_stats(a: FloatArray, *, sample_rate_hz: float) -> dict[str, float]:
 
     A crest is a run of samples above 30 % of its polarity's peak (after the item's mean
     is taken off); its shape is judged when at least 6 of its samples lie within 6 % of
-    its top (see :class:`Crests`).
+    its top (see :class:`Crests`). Returns :func:`crest_summary` of :func:`crests`.
+    """
+    x = np.asarray(a, dtype=np.float64)
+    c = crests(x - x.mean() if x.size else x)
+    return crest_summary(c, duration_s=x.size / float(sample_rate_hz))
+
+
+def crest_summary(c: Crests, *, duration_s: float) -> dict[str, float]:
+    """The clipping metrics of a set of crests.
 
     Returns
     -------
@@ -483,17 +493,14 @@ def crest_stats(a: FloatArray, *, sample_rate_hz: float) -> dict[str, float]:
         top); ``flat_crest_share``: those over all judged crests reaching 80 %;
         ``straight_crests``: crests at any height whose top is a straight line (a clipped
         top after a gain that moves, as a compressor's does); ``straight_crests_per_s``:
-        those per second of the item.
+        those per second of ``duration_s``.
     """
-    x = np.asarray(a, dtype=np.float64)
-    c = crests(x - x.mean() if x.size else x)
     near_peak = c.judged & (c.height >= _CREST_NEAR_PEAK)
     n_near = int(near_peak.sum())
     tops = c.height[c.flat & near_peak]
     level = float(np.median(tops)) if tops.size else 0.0
     n_flat = int(np.count_nonzero(np.abs(tops - level) <= _CREST_LEVEL * level))
     n_straight = int(c.straight.sum())
-    duration_s = x.size / float(sample_rate_hz) if x.size else 0.0
     return {
         "flat_crests": float(n_flat),
         "flat_crest_share": n_flat / n_near if n_near else 0.0,

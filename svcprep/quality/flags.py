@@ -623,48 +623,33 @@ def flag_item(metrics: Mapping[str, float], cfg: QualityConfig) -> list[Flag]:
             f"samples pile up within 5 % of the peak, {m['clip_top_ratio']:.2f} x those in the 15 % "
             f"below (limit {cfg.max_clip_top_ratio:g}): flat tops, clipped before it was turned down",
         )
-    # flat tops judged crest by crest: (count, its minimum, the metric named, its limit, the sentence)
-    crest_rules = (
-        (
-            "flat_crests",
-            cfg.min_flat_crests,
-            "flat_crest_share",
-            cfg.min_flat_crest_share,
-            lambda n, v: (
-                f"{n:.0f} crests near the peak ({v:.0%} of them) have flat tops at one level "
-                f"(limits {cfg.min_flat_crests} and {cfg.min_flat_crest_share:.0%}): clipped, then turned "
-                "down, resampled or coded"
-            ),
-        ),
-        (
-            "flat_crests",
-            cfg.min_flat_crests_mild,
-            "flat_crest_share",
-            cfg.min_flat_crest_share_mild,
-            lambda n, v: (
-                f"{n:.0f} crests near the peak, {v:.0%} of them, have flat tops at one level (limits "
-                f"{cfg.min_flat_crests_mild} and {cfg.min_flat_crest_share_mild:.0%}): a mild clip"
-            ),
-        ),
-        (
-            "straight_crests",
-            cfg.min_straight_crests,
-            "straight_crests_per_s",
-            cfg.min_straight_crests_per_s,
-            lambda n, v: (
-                f"{n:.0f} crests ({v:.1f} per second) have a top that is a straight line "
-                f"(limits {cfg.min_straight_crests} and {cfg.min_straight_crests_per_s:g}/s): clipped, then "
-                "turned down or compressed"
-            ),
-        ),
-    )
-    said: set[str] = set()  # the mild-clip limits only speak when the first ones did not
-    for count, min_count, metric, limit, sentence in crest_rules:
-        if metric in said or not (has(count) and has(metric)):
-            continue
-        if m[count] >= min_count and m[metric] >= limit:
-            add("clipping", metric, limit, sentence(m[count], m[metric]))
-            said.add(metric)
+    # flat tops judged crest by crest (svcprep.quality.defects.crest_summary)
+    if has("flat_crests") and has("flat_crest_share"):
+        n, share = m["flat_crests"], m["flat_crest_share"]
+        for min_n, min_share, why in (
+            (cfg.min_flat_crests, cfg.min_flat_crest_share, "clipped, then turned down, resampled or coded"),
+            (cfg.min_flat_crests_mild, cfg.min_flat_crest_share_mild, "a mild clip"),
+        ):
+            if n >= min_n and share >= min_share:
+                add(
+                    "clipping",
+                    "flat_crest_share",
+                    min_share,
+                    f"{n:.0f} crests near the peak ({share:.0%} of them) have flat tops at one level "
+                    f"(limits {min_n} and {min_share:.0%}): {why}",
+                )
+                break
+    if has("straight_crests") and has("straight_crests_per_s"):
+        n, rate = m["straight_crests"], m["straight_crests_per_s"]
+        if n >= cfg.min_straight_crests and rate >= cfg.min_straight_crests_per_s:
+            add(
+                "clipping",
+                "straight_crests_per_s",
+                cfg.min_straight_crests_per_s,
+                f"{n:.0f} crests ({rate:.1f} per second) have a top that is a straight line (limits "
+                f"{cfg.min_straight_crests} and {cfg.min_straight_crests_per_s:g}/s): clipped, then "
+                "turned down or compressed",
+            )
     if (
         has("hum_lines")
         and has("hum_db")

@@ -303,6 +303,12 @@ def render_item_figure(
 # --------------------------------------------------------------------------- evidence panels
 
 
+def _nothing_to_draw(ax: Any, title: str) -> None:
+    """An evidence panel with nothing to draw: its title says why, with no axes."""
+    ax.set_title(title, loc="left")
+    ax.set_axis_off()
+
+
 def _hum_panel(
     ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels, flag: str
 ) -> None:
@@ -336,8 +342,7 @@ def _dropout_panel(
 
     gaps = dropout_gaps(x, sample_rate_hz=sr)
     if not gaps:
-        ax.set_title("dropout: no digital-zero gap inside sound in the audio shown", loc="left")
-        ax.set_axis_off()
+        _nothing_to_draw(ax, "dropout: no digital-zero gap inside sound in the audio shown")
         return
     s0, e0 = max(gaps, key=lambda g: g[1] - g[0])
     pad = max(round(0.06 * sr), (e0 - s0) // 2)
@@ -359,14 +364,13 @@ def _dropout_panel(
 def _clipping_panel(
     ax: Any, x: npt.NDArray[np.float64], sr: int, metrics: dict[str, Any], channels: Channels, flag: str
 ) -> None:
-    from svcprep.quality.defects import crests
+    from svcprep.quality.defects import crest_summary, crests
 
-    centred = x - x.mean() if x.size else x
+    centred = x - x.mean() if x.size else x  # as crest_stats reads the item
     c = crests(centred)
     shaped = c.flat | c.straight
     if not shaped.any():
-        ax.set_title("clipping: no flat or straight crest top in the audio shown", loc="left")
-        ax.set_axis_off()
+        _nothing_to_draw(ax, "clipping: no flat or straight crest top in the audio shown")
         return
     # the widest flat top shows the clip best
     i = int(np.flatnonzero(shaped)[np.argmax(c.within_2[shaped])])
@@ -376,7 +380,7 @@ def _clipping_panel(
     lo, hi = max(0, s0 - pad), min(x.size, e0 + pad)
     t_ms = (np.arange(lo, hi) - c.top_index[i]) * 1000.0 / sr
     seg = centred[lo:hi] * sign
-    top = float(centred[c.top_index[i]] * sign)
+    top = float(seg[c.top_index[i] - lo])
     ax.plot(t_ms, seg, color="#3a6ea5", linewidth=0.9, marker=".", markersize=2.5)
     for share, style in ((0.02, "-"), (0.06, ":")):
         under = f"{share:.0%} under the top"
@@ -385,11 +389,10 @@ def _clipping_panel(
     ax.set_xlim(float(t_ms[0]), float(t_ms[-1]))
     ax.set_xlabel("ms from the crest's top")
     ax.set_ylabel("level" if sign > 0 else "-level")
-    n_flat = int(metrics.get("flat_crests") or int((c.flat & (c.height >= 0.8)).sum()))
-    n_straight = int(metrics.get("straight_crests") or int(c.straight.sum()))
+    shown = crest_summary(c, duration_s=x.size / sr)  # of the audio shown, like the crest
     ax.set_title(
         f"clipping: the widest flat crest ({int(c.within_2[i])} samples within 2 %); "
-        f"{n_flat} flat near the peak, {n_straight} straight",
+        f"{shown['flat_crests']:.0f} flat near the peak, {shown['straight_crests']:.0f} straight",
         loc="left",
     )
 
@@ -402,8 +405,7 @@ def _reverb_panel(
     lf = level_falls(x, sample_rate_hz=sr)
     rate = steepest_fall_db_per_s(lf)
     if rate <= 0:
-        ax.set_title("reverberant: too few falls of the band levels in the audio shown", loc="left")
-        ax.set_axis_off()
+        _nothing_to_draw(ax, "reverberant: too few falls of the band levels in the audio shown")
         return
     # the band with the most of the steepest falls, and those falls in red
     steep = lf.falling & (lf.slopes_db_per_s <= -rate)
@@ -476,14 +478,12 @@ def _channel_levels(
             if isinstance(r, (int, float))
             else "no channel metrics"
         )
-        ax.set_title(f"{flag}: no raw multichannel file here to draw; the build read {read}", loc="left")
-        ax.set_axis_off()
+        _nothing_to_draw(ax, f"{flag}: no raw multichannel file here to draw; the build read {read}")
         return
     frame = max(1, round(0.02 * sr))
     n = channels.shape[0] // frame
     if n == 0:
-        ax.set_title(f"{flag}: too short to draw", loc="left")
-        ax.set_axis_off()
+        _nothing_to_draw(ax, f"{flag}: too short to draw")
         return
 
     def level(y: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -525,8 +525,7 @@ def _spectrum_levels(
 
     ev = spectrum_evidence(x, sample_rate_hz=sr)
     if ev is None:
-        ax.set_title(f"{flag}: no sound in the audio shown", loc="left")
-        ax.set_axis_off()
+        _nothing_to_draw(ax, f"{flag}: no sound in the audio shown")
         return
     freqs, lt_db, floor_db = ev
     khz = freqs / 1000.0
